@@ -1,0 +1,3 @@
+from dmitems.cli import main
+
+main()

@@ -1,0 +1,229 @@
+"""``dmitems item add|get|list|update|delete``: item CRUD from the terminal.
+
+Every command runs through the async engine and the shared repository.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from dmitems.cli.output import DmitemsGroup, console, fail, print_json, success
+from dmitems.cli.state import with_database
+
+if TYPE_CHECKING:
+    from dmitems.db import Database
+    from dmitems.schemas import ItemPage, ItemRead
+
+app = typer.Typer(
+    cls=DmitemsGroup,
+    help="Create, read, update, delete, import, export and generate items.",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _item_json(item: ItemRead) -> dict[str, Any]:
+    return item.model_dump(mode="json")
+
+
+def show_item(item: ItemRead, as_json: bool) -> None:
+    if as_json:
+        print_json(_item_json(item))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in _item_json(item).items():
+        table.add_row(key, "" if value is None else str(value))
+    console().print(table)
+
+
+def show_page(page: ItemPage, as_json: bool) -> None:
+    if as_json:
+        print_json(page.model_dump(mode="json"))
+        return
+    from rich.table import Table
+
+    shown = len(page.items)
+    first = page.skip + 1 if shown else page.skip
+    total = "?" if page.total is None else str(page.total)
+    table = Table(title=f"items {first}-{page.skip + shown} of {total}", title_justify="left")
+    table.add_column("id", justify="right")
+    table.add_column("name", overflow="fold")
+    table.add_column("description", overflow="fold")
+    table.add_column("price", justify="right")
+    table.add_column("version", justify="right")
+    table.add_column("updated (UTC)")
+    for item in page.items:
+        table.add_row(
+            str(item.id),
+            item.name,
+            item.description or "",
+            str(item.price),
+            str(item.version),
+            item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console().print(table)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", "-n", help="Name, 1-255 characters.")],
+    price: Annotated[int, typer.Option("--price", "-p", help="Price, an integer >= 0.")],
+    description: Annotated[
+        Optional[str], typer.Option("--description", "-d", help="Up to 500 characters.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add one item.
+
+    Example: dmitems item add --name 机械键盘 --price 199 --description "87 键"
+    """
+    from dmitems.schemas import ItemCreate, parse
+
+    data = parse(ItemCreate, {"name": name, "price": price, "description": description})
+
+    async def work(database: Database) -> ItemRead:
+        from dmitems.repository import AsyncItems
+
+        async with database.begin() as connection:
+            return await AsyncItems(connection, database.backend).create(data)  # type: ignore[no-any-return]
+
+    item = with_database(ctx, work)
+    if not as_json:
+        success(f"added item {item.id}")
+    show_item(item, as_json)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one item.
+
+    Example: dmitems item get 1 --json
+    """
+
+    async def work(database: Database) -> ItemRead:
+        from dmitems.repository import AsyncItems
+
+        async with database.connect() as connection:
+            return await AsyncItems(connection, database.backend).get(item_id)  # type: ignore[no-any-return]
+
+    show_item(with_database(ctx, work), as_json)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    skip: Annotated[int, typer.Option("--skip", min=0, help="Items to skip.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Items to show.")] = 20,
+    name_contains: Annotated[
+        Optional[str], typer.Option("--name-contains", help="Only names containing this text.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List items in id order, with the total.
+
+    Examples: dmitems item list; dmitems item list --skip 20 --limit 20 --json
+    """
+
+    async def work(database: Database) -> ItemPage:
+        from dmitems.repository import AsyncItems
+
+        async with database.connect() as connection:
+            items = AsyncItems(connection, database.backend)
+            return await items.page(skip, limit, name_contains=name_contains)  # type: ignore[no-any-return]
+
+    show_page(with_database(ctx, work), as_json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="New name.")] = None,
+    price: Annotated[Optional[int], typer.Option("--price", "-p", help="New price.")] = None,
+    description: Annotated[
+        Optional[str], typer.Option("--description", "-d", help="New description.")
+    ] = None,
+    clear_description: Annotated[
+        bool, typer.Option("--clear-description", help="Remove the description.")
+    ] = False,
+    expect_version: Annotated[
+        Optional[int],
+        typer.Option(
+            "--expect-version",
+            help="Only update if the item is at this version (exit 5 otherwise).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change some fields of an item; its version goes up by one.
+
+    Example: dmitems item update 1 --price 179 --expect-version 1
+    """
+    from dmitems.schemas import ItemUpdate, parse
+
+    if clear_description and description is not None:
+        fail("give --description or --clear-description, not both", 2)
+    changes: dict[str, Any] = {
+        key: value for key, value in (("name", name), ("price", price)) if value is not None
+    }
+    if description is not None or clear_description:
+        changes["description"] = description
+    patch = parse(ItemUpdate, changes, what="update")
+
+    async def work(database: Database) -> ItemRead:
+        from dmitems.repository import AsyncItems
+
+        async with database.begin() as connection:
+            items = AsyncItems(connection, database.backend)
+            return await items.update(item_id, patch.changes(), expect_version)  # type: ignore[no-any-return]
+
+    item = with_database(ctx, work)
+    if not as_json:
+        success(f"updated item {item.id} (now version {item.version})")
+    show_item(item, as_json)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    expect_version: Annotated[
+        Optional[int],
+        typer.Option("--expect-version", help="Only delete if the item is at this version."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete one item.
+
+    Example: dmitems item delete 1 --yes
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("deleting needs confirmation; add --yes in a non-interactive shell", 2)
+        typer.confirm(f"Delete item {item_id}?", abort=True)
+
+    async def work(database: Database) -> None:
+        from dmitems.repository import AsyncItems
+
+        async with database.begin() as connection:
+            await AsyncItems(connection, database.backend).delete(item_id, expect_version)
+
+    with_database(ctx, work)
+    if as_json:
+        print_json({"deleted": item_id})
+    else:
+        success(f"deleted item {item_id}")

@@ -1,0 +1,81 @@
+"""What the global options decide, shared by every command through the Typer context."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from dmitems.config import Settings
+    from dmitems.db import Database
+
+T = TypeVar("T")
+
+
+@dataclass
+class CliState:
+    config_path: Path | None = None
+    url: str | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self, **flags: Any) -> Settings:
+        """The effective settings: command flags win over the environment and the file."""
+        from dmitems.config import load_settings
+
+        if self._settings is None or flags:
+            if self.url is not None:
+                flags.setdefault("database_url", self.url)
+            self._settings = load_settings(self.config_path, flags)
+        return self._settings
+
+    def secrets(self) -> list[str]:
+        from dmitems.config import mask_url
+
+        found = self._settings.secrets() if self._settings is not None else []
+        if self.url:
+            masked = mask_url(self.url)
+            # Whatever mask_url hid is a secret, even when the URL cannot be parsed.
+            if masked != self.url:
+                head, _, rest = self.url.partition("://")
+                userinfo = rest.rpartition("@")[0]
+                if ":" in userinfo:
+                    found.append(userinfo.split(":", 1)[1])
+        return found
+
+    def redact(self, text: str) -> str:
+        from dmitems.errors import redact
+
+        return redact(text, self.secrets())
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def with_database(
+    ctx: typer.Context,
+    work: Callable[[Database], Awaitable[T]],
+    **flags: Any,
+) -> T:
+    """Run ``work`` on a fresh event loop with the configured database; always dispose."""
+    from dmitems.db import Database
+
+    settings = state_of(ctx).settings(**flags)
+
+    async def main() -> T:
+        database = Database(settings)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())

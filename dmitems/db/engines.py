@@ -1,0 +1,204 @@
+"""One URL in, a sync and an async engine out, with errors mapped to dmitems errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from dmitems.config import Settings, mask_url
+from dmitems.db.base import Backend, first_line
+from dmitems.db.dm import DMBackend
+from dmitems.db.postgresql import PostgreSQLBackend
+from dmitems.db.sqlite import SQLiteBackend
+from dmitems.errors import DatabaseUnavailable, DmitemsError, UnsupportedDatabase
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+BACKENDS: tuple[Backend, ...] = (SQLiteBackend(), PostgreSQLBackend(), DMBackend())
+SUPPORTED_SCHEMES = "sqlite+aiosqlite://, postgresql+asyncpg:// or dm+dmAsync://"
+
+
+def backend_for(url: URL) -> Backend:
+    scheme = url.drivername.lower()
+    for backend in BACKENDS:
+        if scheme in backend.schemes:
+            return backend
+    raise UnsupportedDatabase(
+        f"unsupported database URL scheme '{url.drivername}'; use {SUPPORTED_SCHEMES}"
+    )
+
+
+def parse_url(raw: str, password: str | None = None) -> URL:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        raise UnsupportedDatabase(
+            f"cannot parse database URL '{mask_url(raw)}'; expected e.g. {SUPPORTED_SCHEMES}"
+        ) from None
+    if password:
+        url = url.set(password=password)
+    return url
+
+
+class Database:
+    """The database named by the settings: both engines, built lazily, and error mapping.
+
+    ``async with db.begin() as conn`` and ``with db.sync_begin() as conn`` give a
+    connection inside a transaction; any driver error raised inside the block
+    comes out as a :class:`~dmitems.errors.DmitemsError` with a safe message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        password = (
+            settings.database_password.get_secret_value() if settings.database_password else None
+        )
+        url = parse_url(settings.database_url, password)
+        self.backend = backend_for(url)
+        self.async_url, self.sync_url = self.backend.urls(url)
+        self.target = self.async_url.render_as_string(hide_password=True)
+        self._async_engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None
+        self._secrets = settings.secrets()
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    # -- engines -----------------------------------------------------------
+
+    async def async_engine(self) -> AsyncEngine:
+        if self._async_engine is None:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            self.backend.check_driver(is_async=True)
+            self.backend.prepare()
+            await self.backend.prepare_loop(self.settings)
+            with self.translate_errors():
+                engine = create_async_engine(
+                    self.async_url, **self.backend.engine_options(self.settings, is_async=True)
+                )
+            self.backend.configure(engine.sync_engine, self.settings)
+            self._async_engine = engine
+        return self._async_engine
+
+    def sync_engine(self) -> Engine:
+        if self._sync_engine is None:
+            from sqlalchemy import create_engine
+
+            self.backend.check_driver(is_async=False)
+            self.backend.prepare()
+            with self.translate_errors():
+                engine = create_engine(
+                    self.sync_url, **self.backend.engine_options(self.settings, is_async=False)
+                )
+            self.backend.configure(engine, self.settings)
+            self._sync_engine = engine
+        return self._sync_engine
+
+    async def dispose(self) -> None:
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+            self._async_engine = None
+        self.sync_dispose()
+
+    def sync_dispose(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = None
+
+    # -- connections -------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """An async connection in a transaction, committed on success."""
+        engine = await self.async_engine()
+        with self.translate_errors():
+            async with engine.begin() as connection:
+                yield connection
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """An async connection; the caller manages transactions."""
+        engine = await self.async_engine()
+        with self.translate_errors():
+            async with engine.connect() as connection:
+                yield connection
+
+    @contextlib.contextmanager
+    def sync_begin(self) -> Iterator[Connection]:
+        engine = self.sync_engine()
+        with self.translate_errors():
+            with engine.begin() as connection:
+                yield connection
+
+    @contextlib.contextmanager
+    def sync_connect(self) -> Iterator[Connection]:
+        engine = self.sync_engine()
+        with self.translate_errors():
+            with engine.connect() as connection:
+                yield connection
+
+    # -- errors ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except DmitemsError:
+            raise
+        except Exception as exc:
+            mapped = self.translate(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def translate(self, exc: BaseException) -> DmitemsError | None:
+        """The dmitems error for a driver or pool error, with secrets scrubbed."""
+        from sqlalchemy import exc as sa_exc
+
+        mapped: DmitemsError | None = None
+        if isinstance(exc, sa_exc.TimeoutError):
+            mapped = DatabaseUnavailable(
+                f"no free database connection within {self.settings.database_pool_timeout:g} s "
+                f"(pool_size={self.settings.database_pool_size}, "
+                f"max_overflow={self.settings.database_max_overflow})"
+            )
+        elif isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+            mapped = self.backend.classify(exc.orig, self.target) or self.backend.classify_network(
+                exc.orig, self.target
+            )
+            if mapped is None and exc.connection_invalidated:
+                mapped = DatabaseUnavailable(
+                    f"connection to {self.target} lost: {first_line(str(exc.orig))}"
+                )
+        elif isinstance(exc, sa_exc.NoSuchModuleError):
+            mapped = UnsupportedDatabase(
+                f"no SQLAlchemy dialect for {self.async_url.drivername}: {self.backend.install_hint}"
+            )
+        else:
+            mapped = self.backend.classify(exc, self.target) or self.backend.classify_network(
+                exc, self.target
+            )
+        if mapped is not None:
+            mapped.message = self.redact(mapped.message)
+        return mapped
+
+    def redact(self, text: str) -> str:
+        from dmitems.errors import redact
+
+        return redact(text, self._secrets)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend.name,
+            "url": self.target,
+            "async_driver": self.backend.async_driver,
+            "sync_driver": self.backend.sync_driver,
+        }

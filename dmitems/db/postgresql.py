@@ -1,0 +1,91 @@
+"""PostgreSQL: asyncpg for async, psycopg 3 for sync; errors mapped by SQLSTATE."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dmitems.db.base import Backend, first_line
+from dmitems.errors import (
+    ConnectionLost,
+    DatabaseUnavailable,
+    DatabaseUnreachable,
+    DmitemsError,
+    IntegrityViolation,
+    InvalidInput,
+    LoginFailed,
+    SchemaMissing,
+    ValueTooLong,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from dmitems.config import Settings
+
+
+class PostgreSQLBackend(Backend):
+    name = "postgresql"
+    schemes = (
+        "postgres",
+        "postgresql",
+        "postgresql+asyncpg",
+        "postgresql+psycopg",
+        "postgresql+psycopg2",
+    )
+    async_driver = "asyncpg"
+    sync_driver = "psycopg"
+    async_modules = ("asyncpg",)
+    sync_modules = ("psycopg",)
+    install_hint = "pip install asyncpg 'psycopg[binary]'"
+
+    def urls(self, url: URL) -> tuple[URL, URL]:
+        return super().urls(url.set(drivername="postgresql"))
+
+    def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
+        options = super().engine_options(settings, is_async)
+        timeout = settings.database_connect_timeout
+        if is_async:
+            options["connect_args"] = {
+                "timeout": timeout,
+                "server_settings": {"application_name": "dmitems"},
+            }
+        else:
+            options["connect_args"] = {
+                # libpq takes whole seconds, and treats 1 as 2.
+                "connect_timeout": max(2, round(timeout)),
+                "application_name": "dmitems",
+            }
+        return options
+
+    def classify(self, exc: BaseException, target: str) -> DmitemsError | None:
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        reason = first_line(str(exc))
+        if sqlstate is None:
+            # psycopg reports a failed connection without a SQLSTATE.
+            if type(exc).__name__ == "OperationalError" and "connection" in reason.lower():
+                return DatabaseUnreachable(f"database unreachable at {target}: {_tail(reason)}")
+            return None
+        if sqlstate == "42P01":
+            return SchemaMissing(
+                f"table 'items' does not exist in {target}; run `dmitems init-db` first"
+            )
+        if sqlstate in ("28P01", "28000"):
+            return LoginFailed(f"login failed at {target}: {reason}")
+        if sqlstate == "3D000":
+            return DatabaseUnreachable(f"database unreachable at {target}: {reason}")
+        if sqlstate == "22001":
+            return ValueTooLong(f"value too long: {reason}")
+        if sqlstate.startswith("23"):
+            return IntegrityViolation(f"rejected by the database: {reason}")
+        if sqlstate.startswith("22"):
+            return InvalidInput(f"invalid value: {reason}")
+        if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03"):
+            return ConnectionLost(f"connection to {target} lost: {reason}")
+        if sqlstate in ("53300", "53400", "40001", "40P01", "55P03", "57014"):
+            return DatabaseUnavailable(f"database busy at {target}: {reason}")
+        return None
+
+
+def _tail(reason: str) -> str:
+    # psycopg: 'connection failed: connection to server at "h", port 1 failed: Connection refused'
+    return reason.rsplit("failed:", 1)[-1].strip() or reason

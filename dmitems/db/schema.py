@@ -1,0 +1,38 @@
+"""Creating and dropping the schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dmitems.models import Base, items
+
+if TYPE_CHECKING:
+    from dmitems.db.engines import Database
+
+
+def _has_table(sync_connection: Any) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(sync_connection).has_table(items.name))
+
+
+async def create_schema(database: Database, *, drop: bool = False) -> dict[str, Any]:
+    """Create the items table if missing (``drop`` first if asked).  Idempotent."""
+    async with database.begin() as connection:
+        existed = await connection.run_sync(_has_table)
+        if drop and existed:
+            await connection.run_sync(Base.metadata.drop_all)
+        created = drop or not existed
+        if created:
+            await connection.run_sync(Base.metadata.create_all)
+    return {
+        "url": database.target,
+        "backend": database.name,
+        "created": created,
+        "dropped": drop and existed,
+    }
+
+
+async def table_exists(database: Database) -> bool:
+    async with database.connect() as connection:
+        return bool(await connection.run_sync(_has_table))

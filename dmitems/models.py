@@ -1,0 +1,113 @@
+"""The ``items`` table (SQLAlchemy 2.0 typed declarative model).
+
+Rules that come from DM8 (see the README's "DM8 notes"):
+
+* the primary key is declared with ``Identity()``: a plain integer primary key
+  gets no IDENTITY under the DM dialect and inserts then fail on NOT NULL;
+* strings are ``String(n)`` (``VARCHAR2(n CHAR)`` on DM), never ``Text`` (a LOB);
+* no column is named after a DM reserved word (``comment``, ``level``, ``size``, ...);
+* timestamps are set by the database, through :class:`utc_now`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
+
+NAME_MAX = 255
+DESCRIPTION_MAX = 500
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class utc_now(FunctionElement[datetime]):  # noqa: N801 - reads like SQL's now()
+    """The database's current time, with sub-second precision on every backend."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(utc_now)
+def _utc_now_default(element: utc_now, compiler: object, **kw: object) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(utc_now, "postgresql")
+def _utc_now_postgresql(element: utc_now, compiler: object, **kw: object) -> str:
+    # statement_timestamp(), not now(): in a long import transaction each
+    # statement still gets its own time.
+    return "statement_timestamp()"
+
+
+@compiles(utc_now, "sqlite")
+def _utc_now_sqlite(element: utc_now, compiler: object, **kw: object) -> str:
+    # CURRENT_TIMESTAMP has whole seconds only on SQLite.
+    return "(STRFTIME('%Y-%m-%d %H:%M:%f', 'now'))"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# BIGINT everywhere except SQLite, where only INTEGER PRIMARY KEY is the rowid.
+ItemId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_non_negative"),
+        {"comment": "商品表"},
+    )
+
+    id: Mapped[int] = mapped_column(
+        ItemId, Identity(start=1, increment=1), primary_key=True, comment="商品ID"
+    )
+    name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False, comment="商品名称")
+    description: Mapped[str | None] = mapped_column(
+        String(DESCRIPTION_MAX), nullable=True, comment="商品描述"
+    )
+    price: Mapped[int] = mapped_column(Integer, nullable=False, comment="价格")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=utc_now(), comment="创建时间"
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=utc_now(),
+        onupdate=utc_now(),
+        comment="更新时间",
+    )
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="1", comment="版本号（乐观锁）"
+    )
+
+
+items = Item.__table__
+COLUMNS = (
+    items.c.id,
+    items.c.name,
+    items.c.description,
+    items.c.price,
+    items.c.created_at,
+    items.c.updated_at,
+    items.c.version,
+)
+WRITABLE_FIELDS = ("name", "description", "price")

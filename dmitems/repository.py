@@ -1,0 +1,224 @@
+"""The sync and async executors over :mod:`dmitems.statements`.
+
+Each operation is written once, in :class:`ItemOperations`, as a generator
+that yields statements and receives their results: it does no I/O itself.
+:class:`SyncItems` drives it with ``Connection.execute``; :class:`AsyncItems`
+with ``await AsyncConnection.execute``.  So the CLI, the API and the benchmark
+run the same SQL whichever engine they use, and the logic around it (not found,
+version conflicts, fallbacks for dialects without RETURNING) exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dmitems import statements
+from dmitems.errors import NotFound, VersionConflict
+from dmitems.schemas import ItemCreate, ItemPage, ItemRead
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Result
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from dmitems.db.base import Backend
+
+T = TypeVar("T")
+# An operation yields steps and receives each step's Result.  A step is a
+# statement, or (statement, list of parameter sets) for an executemany.
+Operation = Generator[Any, "Result[Any]", T]
+
+
+def _item(row: Any) -> ItemRead:
+    return ItemRead.model_validate(row._mapping)
+
+
+class ItemOperations:
+    """Every item operation, as statements plus the logic between them.  No I/O."""
+
+    def __init__(self, returning: bool) -> None:
+        # Whether INSERT/UPDATE ... RETURNING can hand back the row in the same round trip.
+        self.returning = returning
+
+    def create(self, data: ItemCreate) -> Operation[ItemRead]:
+        """Insert one item and return it as stored."""
+        values = data.model_dump()
+        if self.returning:
+            result = yield statements.create_item(values, returning=True)
+            return _item(result.one())
+        result = yield statements.create_item(values, returning=False)
+        (new_id,) = result.inserted_primary_key
+        result = yield statements.get_item(new_id)
+        return _item(result.one())
+
+    def get(self, item_id: int) -> Operation[ItemRead]:
+        """The item with this id, or NotFound."""
+        result = yield statements.get_item(item_id)
+        row = result.first()
+        if row is None:
+            raise NotFound(f"item {item_id} not found")
+        return _item(row)
+
+    def list(
+        self, skip: int = 0, limit: int = 100, name_contains: str | None = None
+    ) -> Operation[list[ItemRead]]:
+        """A page of items in id order, without the total."""
+        result = yield statements.list_items(skip, limit, name_contains)
+        return [_item(row) for row in result]
+
+    def count(self, name_contains: str | None = None) -> Operation[int]:
+        """How many items there are (matching ``name_contains``)."""
+        result = yield statements.count_items(name_contains)
+        return int(result.scalar_one())
+
+    def page(
+        self,
+        skip: int = 0,
+        limit: int = 100,
+        with_total: bool = True,
+        name_contains: str | None = None,
+    ) -> Operation[ItemPage]:
+        """A page of items plus, unless skipped, the total: two queries."""
+        result = yield statements.list_items(skip, limit, name_contains)
+        rows = [_item(row) for row in result]
+        total = None
+        if with_total:
+            if skip == 0 and len(rows) < limit:
+                total = len(rows)  # the page holds everything: no COUNT needed
+            else:
+                result = yield statements.count_items(name_contains)
+                total = int(result.scalar_one())
+        return ItemPage(items=rows, total=total, skip=skip, limit=limit)
+
+    def after(
+        self, after_id: int, limit: int, name_contains: str | None = None
+    ) -> Operation[list[Any]]:
+        """Raw rows with an id above ``after_id`` (keyset paging for streaming export)."""
+        result = yield statements.items_after(after_id, limit, name_contains)
+        return list(result)
+
+    def update(
+        self, item_id: int, changes: Mapping[str, Any], expected_version: int | None = None
+    ) -> Operation[ItemRead]:
+        """Apply ``changes`` and bump the version in one atomic statement."""
+        if self.returning:
+            result = yield statements.update_item(
+                item_id, changes, expected_version=expected_version, returning=True
+            )
+            row = result.first()
+            if row is not None:
+                return _item(row)
+        else:
+            result = yield statements.update_item(
+                item_id, changes, expected_version=expected_version, returning=False
+            )
+            if result.rowcount:
+                result = yield statements.get_item(item_id)
+                return _item(result.one())
+        yield from self._explain_miss(item_id, expected_version)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def replace(
+        self, item_id: int, data: ItemCreate, expected_version: int | None = None
+    ) -> Operation[ItemRead]:
+        """Set every writable field (PUT semantics)."""
+        return (yield from self.update(item_id, data.model_dump(), expected_version))
+
+    def delete(self, item_id: int, expected_version: int | None = None) -> Operation[None]:
+        """Delete one item, or raise NotFound / VersionConflict."""
+        result = yield statements.delete_item(item_id, expected_version=expected_version)
+        if not result.rowcount:
+            yield from self._explain_miss(item_id, expected_version)
+
+    def bulk_insert(self, rows: Sequence[Mapping[str, Any]]) -> Operation[int]:
+        """Insert many validated rows with one executemany; no RETURNING."""
+        if not rows:
+            return 0
+        yield (statements.bulk_insert_items(), rows)
+        return len(rows)
+
+    def delete_named_like(self, prefix: str) -> Operation[int]:
+        """Delete the items whose name starts with ``prefix``; returns how many."""
+        result = yield statements.delete_items_named_like(prefix)
+        return int(result.rowcount)
+
+    def _explain_miss(self, item_id: int, expected_version: int | None) -> Operation[None]:
+        result = yield statements.version_of(item_id)
+        current = result.scalar()
+        if current is None:
+            raise NotFound(f"item {item_id} not found")
+        raise VersionConflict(
+            f"item {item_id} is at version {current}, not {expected_version}",
+            current_version=current,
+        )
+
+
+def _operation(name: str) -> Callable[..., Any]:
+    def method(self: _Executor, *args: Any, **kwargs: Any) -> Any:
+        return self._run(getattr(self._operations, name)(*args, **kwargs))
+
+    method.__name__ = name
+    method.__doc__ = getattr(ItemOperations, name).__doc__
+    return method
+
+
+class _Executor:
+    """What both executors share: the operations, bound to one connection."""
+
+    def __init__(self, connection: Any, backend: Backend) -> None:
+        self.connection = connection
+        dialect = connection.dialect
+        self._operations = ItemOperations(
+            returning=backend.create_returning
+            and dialect.insert_returning
+            and dialect.update_returning
+        )
+
+    def _run(self, operation: Operation[Any]) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    create = _operation("create")
+    get = _operation("get")
+    list = _operation("list")
+    count = _operation("count")
+    page = _operation("page")
+    after = _operation("after")
+    update = _operation("update")
+    replace = _operation("replace")
+    delete = _operation("delete")
+    bulk_insert = _operation("bulk_insert")
+    delete_named_like = _operation("delete_named_like")
+
+
+def _split(step: Any) -> tuple[Any, Any]:
+    return step if isinstance(step, tuple) else (step, None)
+
+
+class SyncItems(_Executor):
+    """Item operations on a sync ``Connection``; each method returns its result."""
+
+    connection: Connection
+
+    def _run(self, operation: Operation[T]) -> T:
+        try:
+            step = next(operation)
+            while True:
+                statement, parameters = _split(step)
+                step = operation.send(self.connection.execute(statement, parameters))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+class AsyncItems(_Executor):
+    """Item operations on an ``AsyncConnection``; each method returns an awaitable."""
+
+    connection: AsyncConnection
+
+    async def _run(self, operation: Operation[T]) -> T:  # type: ignore[override]
+        try:
+            step = next(operation)
+            while True:
+                statement, parameters = _split(step)
+                step = operation.send(await self.connection.execute(statement, parameters))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]

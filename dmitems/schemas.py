@@ -1,0 +1,136 @@
+"""Pydantic v2 schemas: what a user may send, and what dmitems returns."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dmitems.errors import ValidationFailed
+from dmitems.models import DESCRIPTION_MAX, NAME_MAX
+
+PRICE_MAX = 2_147_483_647  # the column is a 32-bit INTEGER on every backend
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+def _price_input(value: Any) -> Any:
+    """Accept ints and integer text (CSV cells); refuse bools and floats outright."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        raise ValueError("must be an integer, not a decimal number")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _INTEGER_TEXT.fullmatch(text):
+            raise ValueError("must be an integer")
+        return int(text)
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite and DM hand back naive timestamps; dmitems stores UTC.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX)]
+Price = Annotated[int, BeforeValidator(_price_input), Field(ge=0, le=PRICE_MAX)]
+
+
+class ItemCreate(BaseModel):
+    """A new item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = Field(description="商品名称, 1-255 characters after trimming")
+    description: Description | None = Field(None, description="商品描述, at most 500 characters")
+    price: Price = Field(description="价格, an integer >= 0")
+
+
+class ItemUpdate(BaseModel):
+    """A partial update: only the fields sent change; ``description: null`` clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+
+    @field_validator("name", "price", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> ItemUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to update: give at least one of name, description, price")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The columns to set: exactly the fields the caller sent."""
+        return self.model_dump(include=self.model_fields_set)
+
+
+class ItemRead(BaseModel):
+    """An item as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str | None
+    price: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _as_utc(value)
+
+
+class ItemPage(BaseModel):
+    """One page of items; ``total`` is null when the count was skipped."""
+
+    items: list[ItemRead]
+    total: int | None
+    skip: int
+    limit: int
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def describe_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """(field path, reason) for each problem, in pydantic's order."""
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in detail["loc"]) or "item"
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append((location, message))
+    return problems
+
+
+def parse(model: type[ModelT], data: Any, what: str = "item") -> ModelT:
+    """Validate ``data`` as ``model`` or raise :class:`ValidationFailed` with one-line text."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = describe_errors(error)
+        summary = "; ".join(f"{where}: {why}" for where, why in problems)
+        raise ValidationFailed(f"invalid {what}: {summary}", problems) from None

@@ -1,0 +1,80 @@
+"""One function per operation, each returning a SQLAlchemy statement.  No I/O here.
+
+The sync and async executors in :mod:`dmitems.repository` run exactly these
+statements, so both paths send identical SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Delete, Insert, Select, Update, delete, func, insert, select, update
+
+from dmitems.models import COLUMNS, items, utc_now
+
+
+def create_item(values: Mapping[str, Any], *, returning: bool) -> Insert:
+    statement = insert(items).values(**values)
+    return statement.returning(*COLUMNS) if returning else statement
+
+
+def bulk_insert_items() -> Insert:
+    """Run with a list of parameter dicts: executemany, no RETURNING."""
+    return insert(items)
+
+
+def get_item(item_id: int) -> Select[Any]:
+    return select(*COLUMNS).where(items.c.id == item_id)
+
+
+def _name_filter(statement: Select[Any], name_contains: str | None) -> Select[Any]:
+    if name_contains:
+        statement = statement.where(items.c.name.contains(name_contains, autoescape=True))
+    return statement
+
+
+def list_items(skip: int, limit: int, name_contains: str | None = None) -> Select[Any]:
+    statement = select(*COLUMNS).order_by(items.c.id).offset(skip).limit(limit)
+    return _name_filter(statement, name_contains)
+
+
+def count_items(name_contains: str | None = None) -> Select[Any]:
+    return _name_filter(select(func.count()).select_from(items), name_contains)
+
+
+def items_after(after_id: int, limit: int, name_contains: str | None = None) -> Select[Any]:
+    """Keyset page: the next ``limit`` items with an id above ``after_id``."""
+    statement = select(*COLUMNS).where(items.c.id > after_id).order_by(items.c.id).limit(limit)
+    return _name_filter(statement, name_contains)
+
+
+def update_item(
+    item_id: int,
+    values: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    returning: bool,
+) -> Update:
+    """Set ``values``, bump the version and the update time, atomically in one statement."""
+    statement = update(items).where(items.c.id == item_id)
+    if expected_version is not None:
+        statement = statement.where(items.c.version == expected_version)
+    statement = statement.values(**values, version=items.c.version + 1, updated_at=utc_now())
+    return statement.returning(*COLUMNS) if returning else statement
+
+
+def delete_item(item_id: int, *, expected_version: int | None) -> Delete:
+    statement = delete(items).where(items.c.id == item_id)
+    if expected_version is not None:
+        statement = statement.where(items.c.version == expected_version)
+    return statement
+
+
+def version_of(item_id: int) -> Select[Any]:
+    return select(items.c.version).where(items.c.id == item_id)
+
+
+def delete_items_named_like(prefix: str) -> Delete:
+    """Remove the rows whose name starts with ``prefix`` (the benchmark's own rows)."""
+    return delete(items).where(items.c.name.startswith(prefix, autoescape=True))
