@@ -137,6 +137,23 @@ class ItemOperations:
         yield (statements.bulk_insert_items(), rows)
         return len(rows)
 
+    def bulk_create(self, rows: Sequence[Mapping[str, Any]]) -> Operation[list[ItemRead]]:
+        """Insert many validated rows and return them as stored, in input order.
+
+        With RETURNING this is one executemany that SQLAlchemy batches into
+        multi-row INSERT ... RETURNING statements ("insertmanyvalues").  Without
+        it (DM), each row is inserted and read back in the same transaction.
+        """
+        if not rows:
+            return []
+        if self.returning:
+            result = yield (statements.bulk_create_items(), rows)
+            return [_item(row) for row in result]
+        created = []
+        for row in rows:
+            created.append((yield from self.create(ItemCreate.model_construct(**row))))
+        return created
+
     def delete_named_like(self, prefix: str) -> Operation[int]:
         """Delete the items whose name starts with ``prefix``; returns how many."""
         result = yield statements.delete_items_named_like(prefix)
@@ -187,6 +204,7 @@ class _Executor:
     replace = _operation("replace")
     delete = _operation("delete")
     bulk_insert = _operation("bulk_insert")
+    bulk_create = _operation("bulk_create")
     delete_named_like = _operation("delete_named_like")
 
 

@@ -24,6 +24,11 @@ def bulk_insert_items() -> Insert:
     return insert(items)
 
 
+def bulk_create_items() -> Insert:
+    """Run with a list of parameter dicts; returns the new rows in parameter order."""
+    return insert(items).returning(*COLUMNS, sort_by_parameter_order=True)
+
+
 def get_item(item_id: int) -> Select[Any]:
     return select(*COLUMNS).where(items.c.id == item_id)
 

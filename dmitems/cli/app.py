@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from dmitems import __version__
-from dmitems.cli import config_commands, database_commands, item_commands
+from dmitems.cli import (
+    bench_commands,
+    bulk_commands,
+    config_commands,
+    database_commands,
+    doctor_commands,
+    item_commands,
+    serve_commands,
+)
 from dmitems.cli.output import DmitemsGroup
 from dmitems.cli.state import CliState
 
@@ -79,4 +87,8 @@ def root(
 
 app.command("init-db")(database_commands.init_db)
 app.add_typer(item_commands.app, name="item")
+bulk_commands.register(item_commands.app)
+app.command("serve")(serve_commands.serve)
+app.add_typer(bench_commands.app, name="bench")
+app.command("doctor")(doctor_commands.doctor)
 app.add_typer(config_commands.app, name="config")
