@@ -151,7 +151,8 @@ _TOML_FIELDS: dict[tuple[str, str], str] = {
     (field_section(name), toml_key(name)): name for name in Settings.model_fields
 }
 
-_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+# Greedy up to the last "@", as SQLAlchemy parses it, so a password holding "@" is hidden whole.
+_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)")
 
 
 def _password_in_url(url: str) -> str | None:

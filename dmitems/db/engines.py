@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dmitems.config import Settings, mask_url
+from dmitems.config import Settings
 from dmitems.db.base import Backend, first_line
 from dmitems.db.dm import DMBackend
 from dmitems.db.postgresql import PostgreSQLBackend
@@ -38,8 +38,9 @@ def parse_url(raw: str, password: str | None = None) -> URL:
     try:
         url = make_url(raw)
     except (ArgumentError, ValueError):
+        # Not echoed: an unparsable URL may hide a password where masking cannot find it.
         raise UnsupportedDatabase(
-            f"cannot parse database URL '{mask_url(raw)}'; expected e.g. {SUPPORTED_SCHEMES}"
+            f"cannot parse the database URL; expected e.g. {SUPPORTED_SCHEMES}"
         ) from None
     if password:
         url = url.set(password=password)
