@@ -129,3 +129,14 @@ def test_real_process_errors_are_one_line(tmp_path: Any) -> None:
     )
     assert completed.returncode == 3
     assert completed.stderr.count("\n") == 1 and "init-db" in completed.stderr
+
+
+def test_unknown_global_option_is_one_line() -> None:
+    result = invoke("--bogus")
+    _assert_one_safe_line(result, 2, "--bogus")
+
+
+def test_group_without_a_command_shows_its_help() -> None:
+    result = invoke("item")
+    assert "Usage" in result.stdout and "add" in result.stdout
+    assert "error" not in result.stderr

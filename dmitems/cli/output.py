@@ -68,12 +68,25 @@ def _escape(message: str) -> str:
     return escape(" ".join(message.split()))
 
 
+def _class_names(exc: Exception) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _is_help_request(exc: Exception) -> bool:
+    # A group called without a command raises this; its job is to print the help.
+    return "NoArgsIsHelpError" in _class_names(exc)
+
+
 def _is_usage_error(exc: Exception) -> bool:
-    # Typer >= 0.16 vendors Click, so Click's UsageError is not importable from one
-    # stable place; recognise it by shape instead.
-    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__) and hasattr(
-        exc, "format_message"
-    )
+    # Newer Typer vendors Click, so Click's UsageError is not importable from one
+    # stable place; recognise it by name.
+    return "UsageError" in _class_names(exc) and not _is_help_request(exc)
+
+
+def _usage_failure(exc: Exception) -> NoReturn:
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "dmitems"
+    fail(f"{exc.format_message()} (see `{command} --help`)", 2)  # type: ignore[attr-defined]
 
 
 def _state(ctx: typer.Context) -> CliState | None:
@@ -85,6 +98,15 @@ def _state(ctx: typer.Context) -> CliState | None:
 
 class DmitemsGroup(TyperGroup):
     """A Typer group that ends every error in one safe line and a documented exit code."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # Options of the group itself are parsed here, outside invoke().
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as exc:
+            if _is_usage_error(exc):
+                _usage_failure(exc)
+            raise
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -99,10 +121,10 @@ class DmitemsGroup(TyperGroup):
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:
+            if _is_help_request(exc):
+                raise
             if _is_usage_error(exc):
-                context = getattr(exc, "ctx", None)
-                command = context.command_path if context is not None else "dmitems"
-                fail(f"{exc.format_message()} (see `{command} --help`)", 2)  # type: ignore[attr-defined]
+                _usage_failure(exc)
             state = _state(ctx)
             if state is not None and state.debug:
                 raise
