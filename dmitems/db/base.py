@@ -72,6 +72,10 @@ class Backend:
     async def prepare_loop(self, settings: Settings) -> None:
         """Runs on the event loop before an async engine is used (e.g. executor sizing)."""
 
+    async def prepare_schema(self, connection: Any) -> dict[str, Any]:
+        """Runs in init-db's transaction before CREATE TABLE; returns facts for its report."""
+        return {}
+
     def classify(self, exc: BaseException, target: str) -> DmitemsError | None:
         """Map a driver error to a dmitems error, or None to fall through."""
         return None

@@ -23,13 +23,16 @@ async def create_schema(database: Database, *, drop: bool = False) -> dict[str, 
         if drop and existed:
             await connection.run_sync(Base.metadata.drop_all)
         created = drop or not existed
+        details: dict[str, Any] = {}
         if created:
+            details = await database.backend.prepare_schema(connection)
             await connection.run_sync(Base.metadata.create_all)
     return {
         "url": database.target,
         "backend": database.name,
         "created": created,
         "dropped": drop and existed,
+        **details,
     }
 
 
