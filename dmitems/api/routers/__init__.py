@@ -1,0 +1,1 @@
+"""One route table per resource: items (REST), items (the seed's compat paths), health."""

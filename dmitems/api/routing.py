@@ -1,0 +1,153 @@
+"""Routes defined once, served by either mode.
+
+Each route is an *operation*: a plain function ``(store, **parameters)`` that
+does the pure work (parse an ``If-Match``, validate a batch) and ends in exactly
+one store call, returning what that call returns: an awaitable on an
+:class:`~dmitems.api.dependencies.AsyncStore`, a value on a
+:class:`~dmitems.api.dependencies.SyncStore`.  Its signature declares the path,
+query, header and body parameters for FastAPI and OpenAPI; its docstring's
+first line is the OpenAPI summary.  A *presenter* turns the result into a
+response.
+
+:func:`endpoint` wraps an operation in an ``async def`` handler (async mode) or
+a plain ``def`` handler (sync mode, run in the thread pool); nothing else
+differs between the modes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from dmitems.api.problems import documented
+
+Operation = Callable[..., Any]
+Presenter = Callable[[Any, dict[str, Any]], Response]
+JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status, headers, media_type=JSON)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: Operation
+    present: Presenter
+    status_code: int
+    response_model: Any
+    writes: bool
+    transaction: bool
+    errors: tuple[int, ...]
+    name: str
+    openapi_extra: dict[str, Any] | None = None
+
+
+@dataclass
+class RouteTable:
+    """The routes of one resource, declared once and built into a router per mode."""
+
+    prefix: str
+    tags: list[str]
+    routes: list[Route] = field(default_factory=list)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        present: Presenter,
+        status_code: int = 200,
+        response_model: Any = None,
+        writes: bool = False,
+        transaction: bool = False,
+        errors: tuple[int, ...] = (),
+        name: str | None = None,
+        openapi_extra: dict[str, Any] | None = None,
+    ) -> Callable[[Operation], Operation]:
+        def register(operation: Operation) -> Operation:
+            self.routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    operation=operation,
+                    present=present,
+                    status_code=status_code,
+                    response_model=response_model,
+                    writes=writes,
+                    transaction=transaction,
+                    errors=errors,
+                    name=name or operation.__name__,
+                    openapi_extra=openapi_extra,
+                )
+            )
+            return operation
+
+        return register
+
+    def router(
+        self,
+        mode: str,
+        store_for: Callable[[Route], Any],
+        guards_for: Callable[[Route], list[Any]],
+    ) -> APIRouter:
+        """An APIRouter serving every route in ``mode`` ("async" or "sync")."""
+        router = APIRouter(prefix=self.prefix, tags=list(self.tags))
+        for route in self.routes:
+            guards = guards_for(route)
+            summary, _, description = (route.operation.__doc__ or "").strip().partition("\n")
+            router.add_api_route(
+                route.path,
+                endpoint(route, mode, store_for(route)),
+                methods=[route.method],
+                status_code=route.status_code,
+                response_model=route.response_model,
+                responses=documented(
+                    *route.errors, *((409,) if route.writes else ()), *((401,) if guards else ())
+                ),
+                dependencies=guards,
+                summary=summary,
+                description=inspect.cleandoc(description) or None,
+                name=route.name,
+                operation_id=route.name,
+                openapi_extra=route.openapi_extra,
+            )
+        return router
+
+
+def endpoint(route: Route, mode: str, store: Any) -> Callable[..., Any]:
+    """The FastAPI handler for ``route``: the operation's parameters plus ``store``, the
+    ``Depends`` that provides the request's store."""
+    operation, present = route.operation, route.present
+
+    if mode == "sync":
+
+        def handler(store: Any, **parameters: Any) -> Response:
+            return present(operation(store, **parameters), parameters)
+
+    else:
+
+        async def handler(store: Any, **parameters: Any) -> Response:  # type: ignore[misc]
+            return present(await operation(store, **parameters), parameters)
+
+    declared = inspect.signature(operation, eval_str=True)
+    first, *rest = declared.parameters.values()
+    store_parameter = first.replace(
+        annotation=Annotated[Any, store],
+        kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+    handler.__signature__ = declared.replace(  # type: ignore[attr-defined]
+        parameters=[store_parameter, *(p.replace(kind=p.KEYWORD_ONLY) for p in rest)],
+        return_annotation=Response,
+    )
+    handler.__name__ = operation.__name__
+    handler.__doc__ = operation.__doc__
+    return handler
