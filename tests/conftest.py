@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dmitems.config import mask_url
 from tests.cli_runner import invoke  # noqa: F401  (re-exported for tests)
 from tests.postgres_server import PostgresServer, start_server
 
@@ -24,6 +25,15 @@ KEEP_ENV = {"DMITEMS_TEST_PG_BIN", "DMITEMS_TEST_DM_URL"}
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 if DM_URL:
     BACKENDS.append(pytest.param("dm", marks=pytest.mark.dm_live))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.postgres_server import find_bindir
+
+    bindir = find_bindir()
+    where = f"PostgreSQL binaries {bindir}" if bindir else "PostgreSQL binaries missing"
+    live = f"; live DM8 at {mask_url(DM_URL)}" if DM_URL else ""
+    return f"dmitems: {where} (CI={IN_CI}){live}"
 
 
 @pytest.fixture(scope="session")
