@@ -31,7 +31,7 @@ REQUIRED_COLUMNS = ("name", "price")
 # csv refuses fields over 128 KiB by default; a 1 MB cell must reach validation and be
 # reported there (too long), not crash the reader.
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
-_READ_SIZE = 1 << 16
+_READ_SIZE = 1 << 20
 
 
 def format_for(path: str | os.PathLike[str] | None, explicit: str | None) -> str:
