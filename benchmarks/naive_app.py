@@ -4,7 +4,8 @@ Written the way the seed article and most tutorials do it, on purpose:
 an ORM session per request; create = add -> commit -> refresh; every page
 runs a COUNT; one INFO log line per request (from an HTTP middleware);
 batch = add each -> commit -> refresh each row.  Same table, same engine
-pool size (20), FastAPI's default JSON responses.  It is not part of dmitems.
+pool settings as dmitems in the benchmark (NAIVE_POOL_SIZE, NAIVE_MAX_OVERFLOW;
+default 20 + 10), FastAPI's default JSON responses.  It is not part of dmitems.
 
 Run: NAIVE_DATABASE_URL=sqlite+aiosqlite:///x.db python benchmarks/naive_app.py PORT
 """
@@ -28,7 +29,11 @@ from dmitems.models import Item
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 log = logging.getLogger("naive")
 
-engine = create_async_engine(os.environ["NAIVE_DATABASE_URL"], pool_size=20, max_overflow=10)
+engine = create_async_engine(
+    os.environ["NAIVE_DATABASE_URL"],
+    pool_size=int(os.environ.get("NAIVE_POOL_SIZE", "20")),
+    max_overflow=int(os.environ.get("NAIVE_MAX_OVERFLOW", "10")),
+)
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 app = FastAPI()
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 # An operation yields steps and receives each step's Result.  A step is a
-# statement, or (statement, list of parameter sets) for an executemany.
+# statement, or (statement, parameters): a dict for one execution, a list of
+# parameter sets for an executemany.
 Operation = Generator[Any, "Result[Any]", T]
 
 
@@ -33,23 +34,64 @@ def _item(row: Any) -> ItemRead:
     return ItemRead.model_validate(row._mapping)
 
 
+class _Models:
+    """Results as validated pydantic models (``ItemRead``, ``ItemPage``): the default."""
+
+    one = staticmethod(_item)
+
+    @staticmethod
+    def many(result: Result[Any], rows: Any = None) -> list[Any]:
+        return list(map(_item, result.all() if rows is None else rows))
+
+    @staticmethod
+    def page(items: list[Any], total: int | None, skip: int, limit: int) -> Any:
+        return ItemPage(items=items, total=total, skip=skip, limit=limit)
+
+
+class _Records:
+    """Results as plain dicts with ``ItemRead``'s fields (the statements select exactly
+    ``COLUMNS``), built straight from the rows: the database is trusted, nothing is
+    validated (~0.4 µs a row instead of ~9 µs for an ``ItemRead``).  For adapters that
+    only serialise the result (the HTTP API).  Timestamps are as the driver returns
+    them; a naive one is UTC, like ``ItemRead`` says: serialise with
+    ``orjson.OPT_NAIVE_UTC`` to get ``ItemRead``'s JSON form byte for byte."""
+
+    @staticmethod
+    def one(row: Any) -> dict[str, Any]:
+        return dict(row._mapping)
+
+    @staticmethod
+    def many(result: Result[Any], rows: Any = None) -> list[dict[str, Any]]:
+        keys = tuple(result.keys())
+        # all(): one fetch for the whole buffer, not a fetchone() call chain per row.
+        return [dict(zip(keys, row)) for row in (result.all() if rows is None else rows)]
+
+    @staticmethod
+    def page(items: list[Any], total: int | None, skip: int, limit: int) -> dict[str, Any]:
+        return {"items": items, "total": total, "skip": skip, "limit": limit}
+
+
 class ItemOperations:
     """Every item operation, as statements plus the logic between them.  No I/O."""
 
-    def __init__(self, returning: bool) -> None:
+    def __init__(self, returning: bool, plain: bool = False, ordered_returning: bool = True) -> None:
         # Whether INSERT/UPDATE ... RETURNING can hand back the row in the same round trip.
         self.returning = returning
+        # Whether a batched INSERT ... RETURNING can give its rows in parameter order.
+        self.ordered_returning = ordered_returning
+        # plain: items come back as dicts (_Records) instead of ItemRead/ItemPage.
+        self._as = _Records if plain else _Models
 
     def create(self, data: ItemCreate) -> Operation[ItemRead]:
         """Insert one item and return it as stored."""
         values = data.model_dump()
         if self.returning:
-            result = yield statements.create_item(values, returning=True)
-            return _item(result.one())
-        result = yield statements.create_item(values, returning=False)
+            result = yield (statements.insert_item(returning=True), values)
+            return self._as.one(result.one())
+        result = yield (statements.insert_item(returning=False), values)
         (new_id,) = result.inserted_primary_key
         result = yield statements.get_item(new_id)
-        return _item(result.one())
+        return self._as.one(result.one())
 
     def get(self, item_id: int) -> Operation[ItemRead]:
         """The item with this id, or NotFound."""
@@ -57,14 +99,14 @@ class ItemOperations:
         row = result.first()
         if row is None:
             raise NotFound(f"item {item_id} not found")
-        return _item(row)
+        return self._as.one(row)
 
     def list(
         self, skip: int = 0, limit: int = 100, name_contains: str | None = None
     ) -> Operation[list[ItemRead]]:
         """A page of items in id order, without the total."""
         result = yield statements.list_items(skip, limit, name_contains)
-        return [_item(row) for row in result]
+        return self._as.many(result)
 
     def count(self, name_contains: str | None = None) -> Operation[int]:
         """How many items there are (matching ``name_contains``)."""
@@ -80,7 +122,7 @@ class ItemOperations:
     ) -> Operation[ItemPage]:
         """A page of items plus, unless skipped, the total: two queries."""
         result = yield statements.list_items(skip, limit, name_contains)
-        rows = [_item(row) for row in result]
+        rows = self._as.many(result)
         total = None
         if with_total:
             if skip == 0 and len(rows) < limit:
@@ -88,7 +130,7 @@ class ItemOperations:
             else:
                 result = yield statements.count_items(name_contains)
                 total = int(result.scalar_one())
-        return ItemPage(items=rows, total=total, skip=skip, limit=limit)
+        return self._as.page(rows, total, skip, limit)
 
     def after(
         self, after_id: int, limit: int, name_contains: str | None = None
@@ -107,14 +149,14 @@ class ItemOperations:
             )
             row = result.first()
             if row is not None:
-                return _item(row)
+                return self._as.one(row)
         else:
             result = yield statements.update_item(
                 item_id, changes, expected_version=expected_version, returning=False
             )
             if result.rowcount:
                 result = yield statements.get_item(item_id)
-                return _item(result.one())
+                return self._as.one(result.one())
         yield from self._explain_miss(item_id, expected_version)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -141,14 +183,19 @@ class ItemOperations:
         """Insert many validated rows and return them as stored, in input order.
 
         With RETURNING this is one executemany that SQLAlchemy batches into
-        multi-row INSERT ... RETURNING statements ("insertmanyvalues").  Without
-        it (DM), each row is inserted and read back in the same transaction.
+        multi-row INSERT ... RETURNING statements ("insertmanyvalues").  Where
+        the dialect cannot promise RETURNING's order (SQLite), the rows come back
+        unordered and are lined up with the input here.  Without RETURNING (DM),
+        each row is inserted and read back in the same transaction.
         """
         if not rows:
             return []
-        if self.returning:
+        if self.returning and self.ordered_returning:
             result = yield (statements.bulk_create_items(), rows)
-            return [_item(row) for row in result]
+            return self._as.many(result)
+        if self.returning:
+            result = yield (statements.bulk_create_items(ordered=False), rows)
+            return self._as.many(result, _in_input_order(result.all(), rows))
         created = []
         for row in rows:
             created.append((yield from self.create(ItemCreate.model_construct(**row))))
@@ -170,6 +217,52 @@ class ItemOperations:
         )
 
 
+def _in_input_order(created: list[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The rows an unordered INSERT ... RETURNING gave back, lined up with the input.
+
+    SQLite gives each inserted row the next id, so sorting by id is input order;
+    the contents are checked against the input anyway, and if they do not line
+    up, rows are matched by content (rows with equal content are interchangeable).
+    """
+    created.sort(key=lambda row: row.id)
+    if len(created) == len(rows) and all(
+        row.name == want["name"] and row.description == want["description"]
+        and row.price == want["price"]
+        for row, want in zip(created, rows)
+    ):
+        return created
+    by_content: dict[tuple[Any, ...], list[Any]] = {}
+    for row in reversed(created):
+        by_content.setdefault((row.name, row.description, row.price), []).append(row)
+    return [by_content[(want["name"], want["description"], want["price"])].pop()
+            for want in rows]
+
+
+_BATCHES_ORDERED: dict[tuple[str, str], bool] = {}
+
+
+def _batches_ordered(dialect: Any) -> bool:
+    """Whether ``dialect`` sends an ordered INSERT ... RETURNING executemany in batches.
+
+    SQLAlchemy runs it one INSERT per row where it cannot line RETURNING up with
+    the parameters (no sentinel it can use: SQLite), though the dialect still says
+    it supports the ordered form; checked once per dialect on the compiled statement.
+    """
+    key = (dialect.name, dialect.driver)
+    if key not in _BATCHES_ORDERED:
+        from dmitems.models import WRITABLE_FIELDS
+
+        batches = bool(dialect.insert_executemany_returning_sort_by_parameter_order)
+        if batches:
+            compiled = statements.bulk_create_items().compile(
+                dialect=dialect, column_keys=list(WRITABLE_FIELDS), for_executemany=True
+            )
+            many = getattr(compiled, "_insertmanyvalues", None)
+            batches = many is None or many.sentinel_columns is not None
+        _BATCHES_ORDERED[key] = batches
+    return _BATCHES_ORDERED[key]
+
+
 def _operation(name: str) -> Callable[..., Any]:
     def method(self: _Executor, *args: Any, **kwargs: Any) -> Any:
         return self._run(getattr(self._operations, name)(*args, **kwargs))
@@ -182,13 +275,15 @@ def _operation(name: str) -> Callable[..., Any]:
 class _Executor:
     """What both executors share: the operations, bound to one connection."""
 
-    def __init__(self, connection: Any, backend: Backend) -> None:
+    def __init__(self, connection: Any, backend: Backend, *, plain: bool = False) -> None:
         self.connection = connection
         dialect = connection.dialect
         self._operations = ItemOperations(
             returning=backend.create_returning
             and dialect.insert_returning
-            and dialect.update_returning
+            and dialect.update_returning,
+            plain=plain,
+            ordered_returning=_batches_ordered(dialect),
         )
 
     def _run(self, operation: Operation[Any]) -> Any:  # pragma: no cover - overridden

@@ -42,7 +42,9 @@ def _price_input(value: Any) -> Any:
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite and DM hand back naive timestamps; dmitems stores UTC.
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]

@@ -54,8 +54,11 @@ def test_single_row_create_fetches_the_id_without_returning(dialect: Any) -> Non
     from dmitems.db.dm import DMBackend
 
     assert DMBackend.create_returning is False
-    values = {"name": "a", "description": None, "price": 1}
-    sql = str(statements.create_item(values, returning=False).compile(dialect=dialect))
+    sql = str(
+        statements.insert_item(returning=False).compile(
+            dialect=dialect, column_keys=["name", "description", "price"]
+        )
+    )
     assert sql.startswith("INSERT INTO items (name, description, price)")
     assert "RETURNING" not in sql
     # The id comes from the dialect's rowid lookup after the insert.

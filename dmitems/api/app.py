@@ -54,13 +54,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
 
     stores = {
-        transaction: store_parameter(database, mode, transaction=transaction)
+        (transaction, writes): store_parameter(
+            database, mode, transaction=transaction, writes=writes
+        )
         for transaction in (False, True)
+        for writes in (False, True)
     }
     guard = api_key_guard(settings.api_key.get_secret_value()) if _has_key(settings) else None
 
     def store_for(route: Route) -> Any:
-        return stores[route.transaction]
+        return stores[route.transaction, route.writes]
 
     def guards_for(route: Route) -> list[Any]:
         protected = route.writes or settings.server_protect_reads

@@ -4,6 +4,9 @@ A route's operation receives a *store*: the repository executor for its mode
 (:class:`AsyncStore` over ``AsyncItems``, :class:`SyncStore` over
 ``SyncItems``), bound to a connection opened for this request only.  The store
 adds one thing to the executor, ``insert_batch``: the importer's bulk path.
+Stores hand back items as plain dicts (the repository's ``plain`` results),
+which the presenters serialise with orjson: the same JSON as ``ItemRead``
+without building and dumping a pydantic model per row.
 
 Transactions: a route that runs one statement gets an autocommit connection
 where the driver supports it (PostgreSQL: the statement is its own
@@ -15,6 +18,7 @@ is sent (``scope="function"``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,20 +35,26 @@ _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
 
 
 class AsyncStore(AsyncItems):
-    """``AsyncItems`` plus the importer's bulk insert (COPY on PostgreSQL)."""
+    """``AsyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL)."""
 
     def __init__(self, connection: Any, backend: Backend) -> None:
-        super().__init__(connection, backend)
+        super().__init__(connection, backend, plain=True)
         self.backend = backend
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
+        if returning:
+            # What the importer's insert_rows(returning=True) runs, with plain results.
+            return self.bulk_create(rows)
         from dmitems.importer import insert_rows
 
-        return insert_rows(self.connection, self.backend, rows, returning=returning)
+        return insert_rows(self.connection, self.backend, rows)
 
 
 class SyncStore(SyncItems):
-    """``SyncItems`` plus the same bulk statements the importer runs (executemany)."""
+    """``SyncItems`` (plain results) plus the bulk statements the importer runs (executemany)."""
+
+    def __init__(self, connection: Any, backend: Backend) -> None:
+        super().__init__(connection, backend, plain=True)
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
         return self.bulk_create(rows) if returning else self.bulk_insert(rows)
@@ -53,8 +63,13 @@ class SyncStore(SyncItems):
 Store = AsyncStore | SyncStore
 
 
-def store_dependency(database: Database, mode: str, *, transaction: bool) -> Callable[..., Any]:
-    """The dependency that opens this request's connection and yields its store."""
+def store_dependency(
+    database: Database, mode: str, *, transaction: bool, writes: bool = False
+) -> Callable[..., Any]:
+    """The dependency that opens this request's connection and yields its store.
+
+    ``writes``: the route writes, so its transaction takes the Database's write turn
+    (SQLite: one writer at a time in this process, queued instead of lock-polling)."""
     backend = database.backend
     autocommit = not transaction and backend.name in _AUTOCOMMIT_BACKENDS
 
@@ -66,7 +81,7 @@ def store_dependency(database: Database, mode: str, *, transaction: bool) -> Cal
                     connection.execution_options(isolation_level="AUTOCOMMIT")
                     yield SyncStore(connection, backend)
             else:
-                with database.sync_begin() as connection:
+                with database.sync_begin(write=writes) as connection:
                     yield SyncStore(connection, backend)
 
         return sync_store
@@ -77,23 +92,28 @@ def store_dependency(database: Database, mode: str, *, transaction: bool) -> Cal
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield AsyncStore(connection, backend)
         else:
-            async with database.begin() as connection:
+            async with database.begin(write=writes) as connection:
                 yield AsyncStore(connection, backend)
 
     return async_store
 
 
-def store_parameter(database: Database, mode: str, *, transaction: bool) -> Any:
-    """``Depends`` for a route's store: released when the operation returns, before the
-    response is sent.  In sync mode at most pool-capacity requests hold a store at once:
-    a request waiting for a pooled connection inside a worker thread would otherwise
-    hold the very thread another request needs to finish and give its connection back."""
+def store_parameter(database: Database, mode: str, *, transaction: bool, writes: bool) -> Any:
+    """How a route's handler gets its store; released when the operation returns, before
+    the response is sent.
+
+    Async mode: an async context manager factory the handler enters around the
+    operation (see :func:`dmitems.api.routing.endpoint`); FastAPI's machinery for
+    yield-dependencies (an exit stack, a shielded cancel scope and a task context
+    per request) costs more than the query on a single-row route.  Sync mode: a
+    ``Depends`` resolved before the handler runs in the thread pool, with at most
+    pool-capacity requests holding a store at once: a request waiting for a pooled
+    connection inside a worker thread would otherwise hold the very thread another
+    request needs to finish and give its connection back."""
+    opener = store_dependency(database, mode, transaction=transaction, writes=writes)
+    if mode != "sync":
+        return contextlib.asynccontextmanager(opener)
     from fastapi import Depends
 
-    limit = database.settings.pool_capacity if mode == "sync" else None
-    return Depends(
-        store_dependency(database, mode, transaction=transaction),
-        scope="function",
-        max_concurrency=limit,
-    )
+    return Depends(opener, scope="function", max_concurrency=database.settings.pool_capacity)
 

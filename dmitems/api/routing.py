@@ -33,7 +33,10 @@ JSON = "application/json"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers, media_type=JSON)
+    """``data`` as JSON.  Naive datetimes are UTC (SQLite and DM return them naive): the
+    same ``+00:00`` form ``ItemRead`` gives them, so plain item dicts and models dump alike."""
+    return Response(orjson.dumps(data, option=orjson.OPT_NAIVE_UTC), status, headers,
+                    media_type=JSON)
 
 
 @dataclass(frozen=True)
@@ -124,29 +127,33 @@ class RouteTable:
 
 
 def endpoint(route: Route, mode: str, store: Any) -> Callable[..., Any]:
-    """The FastAPI handler for ``route``: the operation's parameters plus ``store``, the
-    ``Depends`` that provides the request's store."""
+    """The FastAPI handler for ``route``: the operation's parameters, and the request's
+    store from ``store`` (see :func:`dmitems.api.dependencies.store_parameter`): in sync
+    mode a ``Depends`` parameter, in async mode an async context manager the handler
+    enters around the operation."""
     operation, present = route.operation, route.present
+    declared = inspect.signature(operation, eval_str=True)
+    first, *rest = declared.parameters.values()
+    parameters = [p.replace(kind=p.KEYWORD_ONLY) for p in rest]
 
     if mode == "sync":
 
         def handler(store: Any, **parameters: Any) -> Response:
             return present(operation(store, **parameters), parameters)
 
+        parameters.insert(0, first.replace(
+            annotation=Annotated[Any, store], kind=inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ))
     else:
+        open_store = store
 
-        async def handler(store: Any, **parameters: Any) -> Response:  # type: ignore[misc]
-            return present(await operation(store, **parameters), parameters)
+        async def handler(**parameters: Any) -> Response:  # type: ignore[misc]
+            async with open_store() as store:
+                result = await operation(store, **parameters)
+            return present(result, parameters)
 
-    declared = inspect.signature(operation, eval_str=True)
-    first, *rest = declared.parameters.values()
-    store_parameter = first.replace(
-        annotation=Annotated[Any, store],
-        kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    )
     handler.__signature__ = declared.replace(  # type: ignore[attr-defined]
-        parameters=[store_parameter, *(p.replace(kind=p.KEYWORD_ONLY) for p in rest)],
-        return_annotation=Response,
+        parameters=parameters, return_annotation=Response
     )
     handler.__name__ = operation.__name__
     handler.__doc__ = operation.__doc__

@@ -37,6 +37,9 @@ class Backend:
     install_hint: ClassVar[str]
     # Whether a single-row create can fetch the new row in the same round trip.
     create_returning: ClassVar[bool] = True
+    # Whether write transactions in one process should take turns (Database's write gate):
+    # for databases with a single write lock that waiting writers poll for (SQLite).
+    serialize_writes: ClassVar[bool] = False
 
     def urls(self, url: URL) -> tuple[URL, URL]:
         """The (async, sync) pair for ``url``."""

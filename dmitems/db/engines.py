@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,12 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._secrets = settings.secrets()
+        # Write gates (backend.serialize_writes): one write transaction at a time in this
+        # process.  The asyncio one is made with the async engine (it belongs to a loop).
+        self._sync_gate = threading.Lock() if self.backend.serialize_writes else None
+        self._async_gate: Any = None
+        # Pool slots handed out in arrival order (made with the async engine, see _take_slot).
+        self._async_slots: Any = None
 
     @property
     def name(self) -> str:
@@ -86,6 +93,13 @@ class Database:
                     self.async_url, **self.backend.engine_options(self.settings, is_async=True)
                 )
             self.backend.configure(engine.sync_engine, self.settings)
+            import asyncio
+
+            from dmitems.db.slots import Slots
+
+            if self.backend.serialize_writes:
+                self._async_gate = asyncio.Lock()
+            self._async_slots = Slots(self.settings.pool_capacity)
             self._async_engine = engine
         return self._async_engine
 
@@ -129,6 +143,7 @@ class Database:
         if self._async_engine is not None:
             await self._async_engine.dispose()
             self._async_engine = None
+            self._async_gate = self._async_slots = None
         self.sync_dispose()
 
     def sync_dispose(self) -> None:
@@ -139,27 +154,80 @@ class Database:
     # -- connections -------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """An async connection in a transaction, committed on success."""
+    async def begin(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """An async connection in a transaction, committed on success.
+
+        ``write=True`` says the transaction writes.  Where the database has a single
+        write lock (SQLite), it first waits for its turn behind this process's other
+        write transactions (at most ``busy_timeout``, then DatabaseUnavailable), so
+        writers queue in order instead of sleep-polling SQLite's lock; the turn is
+        taken before a pooled connection is, so waiting writers hold no connection.
+        """
         engine = await self.async_engine()
-        with self.translate_errors():
-            async with engine.begin() as connection:
-                yield connection
+        gate = self._async_gate if write else None
+        if gate is not None:
+            import asyncio
+
+            try:
+                # wait_for, not asyncio.timeout: dmitems supports Python 3.10.
+                await asyncio.wait_for(gate.acquire(), self.settings.database_busy_timeout)
+            except asyncio.TimeoutError:
+                raise self.backend.busy(self.target) from None
+        slots = await self._take_slot()
+        try:
+            with self.translate_errors():
+                async with engine.begin() as connection:
+                    yield connection
+        finally:
+            slots.give()
+            if gate is not None:
+                gate.release()
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """An async connection; the caller manages transactions."""
         engine = await self.async_engine()
-        with self.translate_errors():
-            async with engine.connect() as connection:
-                yield connection
+        slots = await self._take_slot()
+        try:
+            with self.translate_errors():
+                async with engine.connect() as connection:
+                    yield connection
+        finally:
+            slots.give()
+
+    async def _take_slot(self) -> Any:
+        """Wait, first come first served, for one of the pool's connections to be free.
+
+        SQLAlchemy's async pool waits on an ``asyncio.Queue``, which is not FIFO under
+        contention: a waiter woken for a returned connection is often beaten to it by a
+        newcomer and goes back to the end of the line, so a few requests wait many
+        times longer than the rest.  Slots for the pool's capacity (see
+        :mod:`dmitems.db.slots`), taken before the pool is asked, keep the line in
+        order; waiting longer than ``pool_timeout`` fails as the pool would.  Returns
+        the slots; ``give()`` after the connection is closed.
+        """
+        slots = self._async_slots
+        try:
+            await slots.take(self.settings.database_pool_timeout)
+        except TimeoutError:
+            raise self._pool_exhausted() from None
+        return slots
 
     @contextlib.contextmanager
-    def sync_begin(self) -> Iterator[Connection]:
+    def sync_begin(self, *, write: bool = False) -> Iterator[Connection]:
+        """A sync connection in a transaction, committed on success; ``write`` as in
+        :meth:`begin` (the turn is taken with a thread lock)."""
         engine = self.sync_engine()
-        with self.translate_errors():
-            with engine.begin() as connection:
-                yield connection
+        gate = self._sync_gate if write else None
+        if gate is not None and not gate.acquire(timeout=self.settings.database_busy_timeout):
+            raise self.backend.busy(self.target)
+        try:
+            with self.translate_errors():
+                with engine.begin() as connection:
+                    yield connection
+        finally:
+            if gate is not None:
+                gate.release()
 
     @contextlib.contextmanager
     def sync_connect(self) -> Iterator[Connection]:
@@ -188,11 +256,7 @@ class Database:
 
         mapped: DmitemsError | None = None
         if isinstance(exc, sa_exc.TimeoutError):
-            mapped = DatabaseUnavailable(
-                f"no free database connection within {self.settings.database_pool_timeout:g} s "
-                f"(pool_size={self.settings.database_pool_size}, "
-                f"max_overflow={self.settings.database_max_overflow})"
-            )
+            mapped = self._pool_exhausted()
         elif isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
             mapped = self.backend.classify(exc.orig, self.target) or self.backend.classify_network(
                 exc.orig, self.target
@@ -212,6 +276,13 @@ class Database:
         if mapped is not None:
             mapped.message = self.redact(mapped.message)
         return mapped
+
+    def _pool_exhausted(self) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"no free database connection within {self.settings.database_pool_timeout:g} s "
+            f"(pool_size={self.settings.database_pool_size}, "
+            f"max_overflow={self.settings.database_max_overflow})"
+        )
 
     def redact(self, text: str) -> str:
         from dmitems.errors import redact

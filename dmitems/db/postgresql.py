@@ -47,13 +47,15 @@ class PostgreSQLBackend(Backend):
         if is_async:
             options["connect_args"] = {
                 "timeout": timeout,
-                "server_settings": {"application_name": "dmitems"},
+                # UTC sessions: both drivers then hand back timestamps in UTC.
+                "server_settings": {"application_name": "dmitems", "timezone": "UTC"},
             }
         else:
             options["connect_args"] = {
                 # libpq takes whole seconds, and treats 1 as 2.
                 "connect_timeout": max(2, round(timeout)),
                 "application_name": "dmitems",
+                "options": "-c timezone=UTC",
             }
         return options
 

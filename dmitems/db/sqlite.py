@@ -1,4 +1,10 @@
-"""SQLite: WAL, busy timeout and foreign keys on every connection."""
+"""SQLite: WAL, busy timeout and foreign keys on every connection; writers take turns.
+
+SQLite has one write lock per file.  Writers in one process take turns through
+the Database's write gate (``serialize_writes``) instead of colliding on the
+lock and sleep-polling in SQLite's busy handler; ``busy_timeout`` still covers
+writers in other processes (``serve --workers N``, the CLI).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ class SQLiteBackend(Backend):
     async_modules = ("aiosqlite",)
     sync_modules = ("sqlite3",)
     install_hint = "pip install aiosqlite"
+    serialize_writes = True
 
     def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
         options = super().engine_options(settings, is_async)
@@ -35,6 +42,13 @@ class SQLiteBackend(Backend):
         options.update(pool_recycle=-1, pool_pre_ping=False)
         # pysqlite's own lock wait, in seconds; PRAGMA busy_timeout below says the same.
         options["connect_args"] = {"timeout": settings.database_busy_timeout}
+        if is_async:
+            from dmitems.db.aiosqlite_fast import fast_dbapi
+
+            # One aiosqlite thread round trip per statement (see that module).
+            module = fast_dbapi()
+            if module is not None:
+                options["module"] = module
         return options
 
     def configure(self, engine: Engine, settings: Settings) -> None:

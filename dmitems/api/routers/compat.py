@@ -32,10 +32,8 @@ def deleted(_: None, parameters: dict[str, Any]) -> Response:
     )
 
 
-def transaction_done(created: list[ItemRead], parameters: dict[str, Any]) -> Response:
-    return json_response(
-        {"message": "事务执行成功", "items": [one.model_dump() for one in created]}, 201
-    )
+def transaction_done(created: list[dict[str, Any]], parameters: dict[str, Any]) -> Response:
+    return json_response({"message": "事务执行成功", "items": created}, 201)
 
 
 table.route("POST", "/create_item", present=rest.created, status_code=201,

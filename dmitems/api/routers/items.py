@@ -75,29 +75,34 @@ def batch_rows(request: Request, records: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _etag(item: ItemRead) -> dict[str, str]:
-    return {"ETag": f'"{item.version}"'}
+# Presenters get the stores' plain results: dicts with ItemRead's fields (see
+# dmitems.api.dependencies); json_response gives them ItemRead's JSON form.
+Record = dict[str, Any]
 
 
-def item(item: ItemRead, parameters: dict[str, Any]) -> Response:
-    return json_response(item.model_dump(), 200, _etag(item))
+def _etag(item: Record) -> dict[str, str]:
+    return {"ETag": f'"{item["version"]}"'}
 
 
-def created(item: ItemRead, parameters: dict[str, Any]) -> Response:
-    headers = {**_etag(item), "Location": f"/items/{item.id}"}
-    return json_response(item.model_dump(), 201, headers)
+def item(item: Record, parameters: dict[str, Any]) -> Response:
+    return json_response(item, 200, _etag(item))
 
 
-def item_list(items: list[ItemRead], parameters: dict[str, Any]) -> Response:
-    return json_response([one.model_dump() for one in items])
+def created(item: Record, parameters: dict[str, Any]) -> Response:
+    headers = {**_etag(item), "Location": f"/items/{item['id']}"}
+    return json_response(item, 201, headers)
 
 
-def created_list(items: list[ItemRead], parameters: dict[str, Any]) -> Response:
-    return json_response([one.model_dump() for one in items], 201)
+def item_list(items: list[Record], parameters: dict[str, Any]) -> Response:
+    return json_response(items)
 
 
-def page(page: ItemPage, parameters: dict[str, Any]) -> Response:
-    return json_response(page.model_dump())
+def created_list(items: list[Record], parameters: dict[str, Any]) -> Response:
+    return json_response(items, 201)
+
+
+def page(page: Record, parameters: dict[str, Any]) -> Response:
+    return json_response(page)
 
 
 def no_content(_: None, parameters: dict[str, Any]) -> Response:
