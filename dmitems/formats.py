@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class Source:
     counter: CountingReader
     ignore_extra: bool = False
     _stream: IO[bytes] | None = None
+    path: str | None = None  # a regular file another process may open again; None otherwise
     unreadable: int = 0  # Unreadable records yielded since the consumer last reset this
 
     @property
@@ -339,6 +341,7 @@ def open_source(
     """Open ``path`` (or ``-`` for stdin) for reading records."""
     chosen = format_for(path, fmt)
     codec = check_encoding(encoding)
+    reopenable = None
     if str(path) == "-":
         stream: IO[bytes] = sys.stdin.buffer
         label, size = "stdin", None
@@ -352,7 +355,10 @@ def open_source(
             raise InvalidInput(f"{path} is a directory, not a file") from None
         except OSError as exc:
             raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-        size = os.fstat(stream.fileno()).st_size
+        status = os.fstat(stream.fileno())
+        size = status.st_size
+        if stat.S_ISREG(status.st_mode):
+            reopenable = os.path.abspath(path)
     return Source(
         label=label,
         format=chosen,
@@ -361,6 +367,7 @@ def open_source(
         counter=CountingReader(stream),  # type: ignore[arg-type]
         ignore_extra=ignore_extra,
         _stream=stream,
+        path=reopenable,
     )
 
 

@@ -18,6 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import marshal
+import pickle
+import sys
 import threading
 import time
 from itertools import islice
@@ -428,6 +431,206 @@ class _Feed:
         self._slots.release()
 
 
+# Files smaller than this are read on the thread instead.  Starting the reader
+# process (a fresh interpreter importing pydantic, SQLAlchemy and dmitems) costs
+# about 0.25 s before its first chunk arrives, against 0.03 s on the thread.
+# Measured on the 2-core development machine with generated CSV (~90 bytes a
+# row) into PostgreSQL (COPY): 100k rows (9 MB) 0.57 s by process vs 0.45 s on
+# the thread, 200k rows (18 MB) 0.90 vs 0.83 s, 300k rows (27 MB) about even,
+# 1M rows (90 MB) 4.3 vs 4.9 s; into SQLite 1M rows ran 220k vs 150k rows/s.
+PROCESS_THRESHOLD = 32 * 1024 * 1024
+
+
+class _ProcessFeed(_Feed):
+    """Reads and validates a file's chunks in a separate process; same interface as _Feed.
+
+    On the thread, parsing and validation hold the GIL that the loop needs to
+    encode the previous chunk for COPY; in a process of their own they run
+    truly in parallel.  The child opens the file itself, builds the same
+    :class:`_Chunk` objects and sends them through a pipe: its ``send`` blocks
+    until this side reads, and this side's thread takes at most ``ahead``
+    chunks ahead of the loop (as _Feed does), so memory stays flat.
+
+    The child is a fresh interpreter (``python -c``), never a fork of this
+    process, which runs a loop and threads; unlike multiprocessing's "spawn"
+    it does not re-run the caller's ``__main__``.  It ignores SIGINT (Ctrl-C
+    reaches the whole process group; this process decides what an interrupt
+    means) and is ended by :meth:`stop`.
+    """
+
+    def __init__(self, source: Source, batch_size: int, ahead: int = 2) -> None:
+        import json
+        import os
+        import signal
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        read_end, write_end = os.pipe()
+        _widen_pipe(write_end)
+        self._receiver = Connection(read_end, writable=False)
+        settings = json.dumps(
+            [write_end, source.path, source.label, source.format, source.encoding,
+             source.ignore_extra, batch_size]
+        )
+        # SIGINT stays blocked from the fork until the child has set it to be ignored
+        # (the mask survives exec), so a Ctrl-C during its start-up cannot print a
+        # traceback from it.  Here it is only held back, then delivered as usual.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _READER_PROGRAM, str(Path(__file__).resolve().parents[1]),
+                 settings],
+                # Nothing may reach the user's terminal or --json output from here:
+                # errors travel through the pipe; a crash shows as the exit code.
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(write_end,),
+            )
+        except BaseException:
+            self._receiver.close()
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(write_end)
+        self._finished = False  # the child sent its last message and is exiting
+        super().__init__(self._received(), ahead)
+
+    def _received(self) -> Iterator[_Chunk]:
+        while True:
+            try:
+                message = self._receiver.recv_bytes()
+            except (EOFError, OSError):
+                if self._stopped.is_set():
+                    return
+                raise DmitemsError(
+                    "the import's reader process ended unexpectedly "
+                    f"(exit code {self._process.wait()})"
+                ) from None
+            kind, body = message[:1], message[1:]
+            if kind == _CHUNK_MESSAGE:
+                yield _unpack_chunk(body)
+            elif kind == _ERROR_MESSAGE:
+                self._finished = True
+                raise pickle.loads(body)
+            else:
+                self._finished = True
+                return
+
+    def stop(self) -> None:
+        import subprocess
+
+        super().stop()
+        if not self._finished and self._process.poll() is None:
+            self._process.terminate()  # still reading: the import stopped early
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._thread.join(5)
+        self._receiver.close()
+
+
+# The reader process's program; argv[1] is where this copy of dmitems lives, in case the
+# parent found it through its own sys.path (appended, so it never shadows anything).
+_READER_PROGRAM = (
+    "import sys; sys.path.append(sys.argv[1]); "
+    "from dmitems.importer import _reader_main; _reader_main()"
+)
+
+# What the reader process sends: a tag byte, then the body.
+_CHUNK_MESSAGE, _END_MESSAGE, _ERROR_MESSAGE = b"c", b"z", b"e"
+
+
+def _pack_chunk(chunk: _Chunk) -> bytes:
+    """A chunk as marshal data, its rows as one list per column.
+
+    marshal writes (and reads) lists of plain values several times faster than
+    pickle writes a list of dicts, and the receiving side holds the GIL the
+    loop needs while it decodes (measured: 0.2 µs a row to load and 0.2 µs to
+    rebuild the dicts, against 1.1 µs to unpickle them).  Records that marshal cannot
+    hold (nothing a reader yields today) go by pickle.
+    """
+    rows = chunk.rows
+    columns = (
+        [row["name"] for row in rows],
+        [row["description"] for row in rows],
+        [row["price"] for row in rows],
+    )
+    body = (chunk.read, chunk.bytes_read, chunk.positions, columns, chunk.rejects)
+    try:
+        return b"m" + marshal.dumps(body)
+    except ValueError:
+        return b"p" + pickle.dumps(body)
+
+
+def _unpack_chunk(data: bytes) -> _Chunk:
+    body = marshal.loads(data[1:]) if data[:1] == b"m" else pickle.loads(data[1:])
+    read, bytes_read, positions, columns, rejects = body
+    names, descriptions, prices = columns
+    rows = [
+        {"name": name, "description": description, "price": price}
+        for name, description, price in zip(names, descriptions, prices)
+    ]
+    return _Chunk(rows, positions, rejects, read, bytes_read)
+
+
+def _widen_pipe(descriptor: int) -> None:
+    """Let the pipe hold a whole chunk (Linux), so this side reads one in a call or two.
+
+    Each read gives up the GIL and must win it back from the loop thread, which
+    may hold it for a switch interval (5 ms) while it encodes COPY data: with the
+    default 64 KiB pipe a chunk of 10,000 rows took ~16 reads.
+    """
+    import fcntl
+
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(descriptor, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+_PIPE_SIZE = 1 << 20  # Linux's default /proc/sys/fs/pipe-max-size
+
+
+def _reader_main() -> None:
+    """The reader process (see _ProcessFeed): a message per chunk, then the end or the error.
+
+    Whatever goes wrong is sent to the parent and raised there, as on the
+    thread, so the user sees the same one line.
+    """
+    import json
+    import signal
+    from multiprocessing.connection import Connection
+
+    from dmitems.formats import open_source
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    descriptor, path, label, fmt, encoding, ignore_extra, batch_size = json.loads(sys.argv[2])
+    sender = Connection(descriptor, readable=False)
+    gc.freeze()  # as _collector_frozen does in the parent
+    source = None
+    try:
+        source = open_source(path, fmt, encoding, ignore_extra)
+        source.label = label  # messages name the file as the user did
+        for chunk in _validated_chunks(source, batch_size):
+            sender.send_bytes(_CHUNK_MESSAGE + _pack_chunk(chunk))
+        sender.send_bytes(_END_MESSAGE)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the parent stopped listening
+    except BaseException as exc:  # noqa: BLE001 - raised in the parent, as _Feed does
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - send what can be sent
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(OSError):
+            sender.send_bytes(_ERROR_MESSAGE + pickle.dumps(exc))
+    finally:
+        if source is not None:
+            source.close()
+        sender.close()
+
+
 class _Rejects:
     """The rejects file: one JSON line per refused record, with where it was and why."""
 
@@ -524,7 +727,21 @@ async def import_records(
     )
     rejects = _Rejects(options.rejects, source.where) if options.rejects else None
     started = time.perf_counter()
-    feed = _Feed(_validated_chunks(source, batch_size))
+    try:
+        if (
+            source.path is not None
+            and (source.size or 0) >= PROCESS_THRESHOLD
+            and sys.executable
+            and sys.platform != "win32"  # pass_fds and signal masks are POSIX
+        ):
+            feed: _Feed = _ProcessFeed(source, batch_size)
+        else:
+            feed = _Feed(_validated_chunks(source, batch_size))
+    except BaseException:
+        source.close()
+        if rejects is not None:
+            rejects.finish(keep=False)
+        raise
     pending = 0  # inserted since the last commit
     failed_chunk: _Chunk | None = None
     try:
@@ -547,9 +764,11 @@ async def import_records(
                         summary.inserted += len(chunk.rows)
                         pending += len(chunk.rows)
                         if options.commit_every and pending >= options.commit_every:
-                            await transaction.commit()
+                            interrupted = await _commit(transaction)
                             summary.committed += pending
                             pending = 0
+                            if interrupted:
+                                raise asyncio.CancelledError
                             transaction = await connection.begin()
                     if on_progress is not None:
                         on_progress(
@@ -563,9 +782,11 @@ async def import_records(
                         )
                 if summary.problem_count and not options.skip_invalid:
                     raise _invalid(summary)
-                await transaction.commit()
+                interrupted = await _commit(transaction)
                 summary.committed += pending
                 pending = 0
+                if interrupted:
+                    raise asyncio.CancelledError
             finally:
                 if transaction.is_active:
                     await transaction.rollback()
@@ -591,6 +812,27 @@ async def import_records(
     summary.elapsed = time.perf_counter() - started
     summary.rejects_file = str(options.rejects) if options.rejects else None
     return summary
+
+
+async def _commit(transaction: Any) -> bool:
+    """Commit, and see it through even if the import is cancelled meanwhile; True if it was.
+
+    A cancelled ``await transaction.commit()`` can still commit (aiosqlite's
+    thread, for one, carries on), and the summary would then under-count the
+    rows that stay.  So the commit runs to its end, the caller counts it, and
+    only then stops.
+    """
+    commit = asyncio.ensure_future(transaction.commit())
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            if commit.done():
+                raise
+            cancelled = True
+        else:
+            return cancelled
 
 
 class _InvalidRecords(ValidationFailed):
