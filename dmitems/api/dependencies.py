@@ -113,7 +113,32 @@ def store_parameter(database: Database, mode: str, *, transaction: bool, writes:
     opener = store_dependency(database, mode, transaction=transaction, writes=writes)
     if mode != "sync":
         return contextlib.asynccontextmanager(opener)
+    return _capped(opener, database.settings.pool_capacity)
+
+
+def _capped(opener: Callable[..., Any], capacity: int) -> Any:
+    """``Depends(opener)`` that at most ``capacity`` requests hold at once, waiting on the loop."""
+    import inspect
+
     from fastapi import Depends
 
-    return Depends(opener, scope="function", max_concurrency=database.settings.pool_capacity)
+    if "max_concurrency" in inspect.signature(Depends).parameters:
+        return Depends(opener, scope="function", max_concurrency=capacity)
+
+    # FastAPI before max_concurrency (the newest release for Python 3.10 lacks it): the
+    # same thing by hand.  The turn is awaited on the loop, never in a worker thread,
+    # and the sync opener then runs in the thread pool as FastAPI would run it.
+    import anyio
+    from fastapi.concurrency import contextmanager_in_threadpool
+
+    turns: list[Any] = []  # made on first use, inside the server's event loop
+
+    async def capped_store() -> AsyncIterator[Any]:
+        if not turns:
+            turns.append(anyio.Semaphore(capacity))
+        async with turns[0]:
+            async with contextmanager_in_threadpool(contextlib.contextmanager(opener)()) as store:
+                yield store
+
+    return Depends(capped_store, scope="function")
 
