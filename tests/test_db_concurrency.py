@@ -326,7 +326,7 @@ async def test_sqlite_statements_in_flight_are_limited_but_transactions_never_wa
         for _ in range(aiosqlite_fast.IN_FLIGHT):
             await turns.acquire()
         try:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin one only from 3.11
                 await asyncio.wait_for(read(), 0.2)
             await asyncio.wait_for(
                 writer.execute(text("UPDATE items SET price = 2 WHERE name = 'w'")), 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -87,7 +88,8 @@ class Backend:
         """Errors raised below the DB-API, shared by every driver."""
         if isinstance(exc, socket.gaierror):
             return DatabaseUnreachable(f"database unreachable at {target}: unknown host")
-        if isinstance(exc, (TimeoutError, ConnectionError)):
+        # asyncio.TimeoutError is its own class before Python 3.11 (asyncpg's connect timeout).
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError)):
             reason = first_line(str(exc)) or type(exc).__name__
             return DatabaseUnreachable(f"database unreachable at {target}: {reason}")
         if isinstance(exc, OSError):
