@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from dmitems.cli.output import DmitemsGroup, console, fail, info, print_json, warn
-from dmitems.cli.state import state_of
+from dmitems.cli.state import run, state_of
 
 if TYPE_CHECKING:
     from dmitems.bench.spec import BenchSpec
@@ -127,8 +127,6 @@ def bench(
     """Run the benchmark. Example: dmitems bench --concurrency 100"""
     if ctx.invoked_subcommand is not None:
         return
-    import asyncio
-
     from dmitems.bench import thresholds
     from dmitems.bench.plot import check_plot_path, write_plot
     from dmitems.bench.report import LiveView, render, thresholds_lines
@@ -149,7 +147,7 @@ def bench(
     errors = console(stderr=True)
     observer = LiveView(errors, live=errors.is_terminal, quiet=quiet)
     try:
-        document = asyncio.run(run_benchmark(spec, settings, state.config_path, observer))
+        document = run(run_benchmark(spec, settings, state.config_path, observer))
     finally:
         observer.close()
     document["thresholds"] = [thresholds.evaluate(check, document["runs"]) for check in checks]

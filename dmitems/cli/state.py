@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -78,4 +81,30 @@ def with_database(
         finally:
             await database.dispose()
 
-    return asyncio.run(main())
+    return run(main())
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` with Python 3.11's Ctrl-C behaviour on every supported Python.
+
+    From 3.11 a Ctrl-C cancels the main task, so the command's own clean-up (rolling
+    back an import, removing benchmark rows) runs and says what it did.  Python 3.10
+    raises KeyboardInterrupt wherever the loop happens to be and then cancels the
+    task during shutdown, printing the task's error as a traceback; here the same
+    cancellation is arranged by hand.
+    """
+    if sys.version_info >= (3, 11):
+        return asyncio.run(coroutine)
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. not the main thread
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        return await coroutine
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
