@@ -164,7 +164,8 @@ async def insert_rows(
     *,
     method: str = "auto",
     returning: bool = False,
-) -> int | list[ItemRead]:
+    plain: bool = False,
+) -> int | list[ItemRead] | list[dict[str, Any]]:
     """Insert validated rows in bulk inside the caller's transaction.
 
     The one bulk write path: ``dmitems item import`` and the HTTP API's
@@ -177,20 +178,22 @@ async def insert_rows(
       is the driver's array insert).
     * ``returning=True``: returns the new rows as :class:`ItemRead`, in input
       order, through the repository's ``bulk_create`` (multi-row
-      ``INSERT … RETURNING`` where the dialect supports it).
+      ``INSERT … RETURNING`` where the dialect supports it); ``plain=True``
+      gives them as dicts (the repository's plain results, for the API).
     """
     from dmitems.repository import AsyncItems
 
     if returning:
-        return await AsyncItems(connection, backend).bulk_create(rows)  # type: ignore[no-any-return]
+        items = AsyncItems(connection, backend, plain=plain)
+        return await items.bulk_create(rows)  # type: ignore[no-any-return]
     if not rows:
         return 0
     if resolve_method(backend, method) == "copy":
         await _copy_rows(connection, rows)
         return len(rows)
-    plain = _plain_insert(connection.dialect)
-    if plain is not None:
-        await connection.exec_driver_sql(plain, list(map(_copy_record, rows)))
+    plain_sql = _plain_insert(connection.dialect)
+    if plain_sql is not None:
+        await connection.exec_driver_sql(plain_sql, list(map(_copy_record, rows)))
         return len(rows)
     return await AsyncItems(connection, backend).bulk_insert(rows)  # type: ignore[no-any-return]
 

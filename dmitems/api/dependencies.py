@@ -42,12 +42,9 @@ class AsyncStore(AsyncItems):
         self.backend = backend
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
-        if returning:
-            # What the importer's insert_rows(returning=True) runs, with plain results.
-            return self.bulk_create(rows)
         from dmitems.importer import insert_rows
 
-        return insert_rows(self.connection, self.backend, rows)
+        return insert_rows(self.connection, self.backend, rows, returning=returning, plain=True)
 
 
 class SyncStore(SyncItems):
