@@ -7,7 +7,8 @@
 It generates the rows with ``dmitems item generate`` (CSV), then for each
 backend runs ``dmitems item import`` as a child process on a fresh items
 table and reads its summary (rows/s includes reading, parsing and
-validation) and its peak RSS (its VmHWM).  The reference is the raw driver
+validation) and its peak RSS: the VmHWM of the import process plus that
+of its reader process (files >= 32 MiB are parsed in a second process).  The reference is the raw driver
 loading the same rows, already in memory as tuples, into the same table:
 ``sqlite3`` ``executemany`` in one transaction, and asyncpg
 ``copy_records_to_table``.  Without ``--pg-url`` a throwaway PostgreSQL
@@ -46,26 +47,37 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
 def dmitems(*args: str, url: str | None = None) -> tuple[dict | None, float, str]:
     """Run the dmitems CLI; return (JSON output or None, peak RSS in MB, stderr).
 
-    Peak RSS is the child's own high-water mark (VmHWM), sampled until it exits:
-    getrusage/wait4 would report this process's memory, which a forked child
-    inherits in its ru_maxrss.
+    Peak RSS is the sum of the high-water marks (VmHWM) of the child and of
+    every process it starts (the import's reader), sampled until it exits: an
+    upper bound of their memory at any one moment.  getrusage/wait4 would
+    report this process's memory, which a forked child inherits in its ru_maxrss.
     """
     command = [sys.executable, "-m", "dmitems"]
     if url:
         command += ["--url", url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DMITEMS_")}
-    peak = 0.0
+    peaks: dict[int, float] = {}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen([*command, *args], stdout=out, stderr=err, env=env, cwd=ROOT)
         while process.poll() is None:
-            peak = max(peak, _peak_rss_mb(process.pid) or 0.0)
-            time.sleep(0.05)
+            for pid in (process.pid, *_children(process.pid)):
+                peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid) or 0.0)
+            time.sleep(0.02)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
+    peak = sum(peaks.values())
     if process.returncode != 0:
         raise SystemExit(f"dmitems {' '.join(args)} failed ({process.returncode}): {stderr}")
     data = json.loads(stdout) if stdout.strip().startswith("{") else None

@@ -20,6 +20,7 @@ from dmitems.importer import (
     Progress,
     import_records,
     insert_rows,
+    validate_columns,
     validate_records,
 )
 from dmitems.models import items
@@ -63,6 +64,32 @@ def test_validate_records_agrees_with_itemcreate() -> None:
         assert model_reason.startswith(reason)
     assert {index for index, _, _ in problems} == {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
     assert rows[1] == {"name": "trimmed", "description": "d", "price": 42}
+
+
+# What a CSV row can be: only the known columns, name and price always present.
+CSV_CASES = [
+    {"name": "机械键盘", "price": 199},
+    {"name": "  trimmed  ", "price": "42", "description": "d"},
+    {"name": "", "price": "1", "description": None},
+    {"name": "x" * 256, "price": "-1", "description": "d" * 501},
+    {"name": "ok", "price": "12.0"},
+    {"name": "ok", "price": " 7 "},
+    {"name": "ok", "price": "abc", "description": ""},
+    {"name": "ok", "price": 2**31},
+    {"name": "   ", "price": 0},
+    {"name": "商" * 255, "price": 2**31 - 1, "description": "描" * 500},
+]
+
+
+def test_validate_columns_agrees_with_validate_records() -> None:
+    values, problems = validate_columns(CSV_CASES)
+    rows, expected = validate_records(CSV_CASES)
+    assert problems == expected  # same records, fields, reasons and order
+    assert values == [(row["name"], row["description"], row["price"]) for row in rows]
+    assert {index for index, _, _ in problems} == {2, 3, 4, 6, 7, 8}
+    assert values[1] == ("trimmed", "d", 42)
+    assert validate_columns([]) == ([], [])
+    assert validate_columns(CSV_CASES[:2]) == ([("机械键盘", None, 199), ("trimmed", "d", 42)], [])
 
 
 def test_validate_records_all_valid_and_empty() -> None:
