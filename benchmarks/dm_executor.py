@@ -20,9 +20,16 @@ driver double (tests/dm_driver_double):
 * ``upstream``: the loop's default executor as asyncio makes it,
   min(32, cpu_count + 4) threads (6 on 2 cores);
 * ``dmitems``: the executor sized by ``Database`` (pool capacity + margin);
-* ``ceiling``: dmitems' sizing with a 0.1 ms round trip (CPU-bound).
+* ``ceiling``: dmitems' sizing with a 0.1 ms round trip (CPU-bound);
+* ``raw``: the raw driver double with no asyncio and no SQLAlchemy: ``--pool``
+  threads, each with its own connection, each doing the same two round trips
+  (execute + fetchall, rollback) in a loop.  What the pool's connections can
+  do on this machine when nothing sits between them and the caller.
 
-The target for dmitems' sizing is >= 0.9 x the limit.
+Requests go through ``Database.connect()``, the path dmitems' own commands and
+server take (FIFO pool slots, error translation), in both runs; only the
+executor differs.  The target for dmitems' sizing is >= 0.9 x the limit; the
+ratio to the raw driver is printed beside it.
 
     python benchmarks/dm_executor.py                # 5 ms, concurrency 100, pool 30
     python benchmarks/dm_executor.py --seconds 5 --latency 0.005 --concurrency 100 --pool 30
@@ -44,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 URL = "dm+dmAsync://SYSDBA:bench@127.0.0.1:5236"
 
 
-async def drive(engine: Any, seconds: float, concurrency: int) -> int:
+async def drive(database: Any, seconds: float, concurrency: int) -> int:
     from sqlalchemy import text
 
     statement = text("SELECT 1 FROM DUAL")
@@ -54,7 +61,7 @@ async def drive(engine: Any, seconds: float, concurrency: int) -> int:
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            async with engine.connect() as connection:
+            async with database.connect() as connection:
                 await connection.execute(statement)
             done += 1
 
@@ -87,17 +94,51 @@ async def run(sized: bool, args: argparse.Namespace) -> tuple[float, int]:
     database.backend.engine_options = one_round_trip  # type: ignore[method-assign]
     try:
         await database.warm_up(args.pool)
-        engine = await database.async_engine()
         threads = default_executor_size(asyncio.get_running_loop())
-        await drive(engine, min(0.5, args.seconds), args.concurrency)  # warm-up
+        await drive(database, min(0.5, args.seconds), args.concurrency)  # warm-up
         started = time.perf_counter()
-        count = await drive(engine, args.seconds, args.concurrency)
+        count = await drive(database, args.seconds, args.concurrency)
         return count / (time.perf_counter() - started), threads
     finally:
         await database.dispose()
         # The backend object is shared: drop the per-run overrides.
         vars(database.backend).pop("prepare_loop", None)
         vars(database.backend).pop("engine_options", None)
+
+
+def raw_driver(seconds: float, pool: int) -> float:
+    """Requests/s of ``pool`` threads on the raw driver double, two round trips each."""
+    import threading
+
+    import dmPython  # the double: installed() has put it first on sys.path
+
+    connections = [
+        dmPython.connect(user="SYSDBA", password="bench", server="127.0.0.1", port=5236)
+        for _ in range(pool)
+    ]
+    counts = [0] * pool
+    deadline = time.perf_counter() + seconds
+
+    def loop(index: int) -> None:
+        connection = connections[index]
+        while time.perf_counter() < deadline:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1 FROM DUAL")
+            cursor.fetchall()
+            cursor.close()
+            connection.rollback()
+            counts[index] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(index,)) for index in range(pool)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rate = sum(counts) / (time.perf_counter() - started)
+    for connection in connections:
+        connection.close()
+    return rate
 
 
 def main() -> None:
@@ -130,8 +171,13 @@ def main() -> None:
                 f"{label:9} executor {threads:3d} threads, {latency * 1000:g} ms: "
                 f"{rate:8,.0f} req/s = {rate / bound:4.2f} x bound"
             )
+        double.configure(latency=args.latency)
+        raw = raw_driver(args.seconds, args.pool)
+        print(f"raw       {args.pool:3d} threads on the driver, {args.latency * 1000:g} ms: "
+              f"{raw:8,.0f} req/s = {raw / bound:4.2f} x bound")
     limit = min(bound, results["ceiling"])
     print(f"dmitems / upstream: {results['dmitems'] / results['upstream']:.2f} x")
+    print(f"dmitems / raw driver: {results['dmitems'] / raw:.2f} x")
     ratio = results["dmitems"] / limit
     verdict = "meets" if ratio >= 0.9 else "misses"
     print(

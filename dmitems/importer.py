@@ -219,6 +219,7 @@ async def insert_rows(
     method: str = "auto",
     returning: bool = False,
     plain: bool = False,
+    executor: Any = None,
 ) -> int | list[ItemRead] | list[dict[str, Any]]:
     """Insert validated rows in bulk inside the caller's transaction.
 
@@ -233,12 +234,13 @@ async def insert_rows(
     * ``returning=True``: returns the new rows as :class:`ItemRead`, in input
       order, through the repository's ``bulk_create`` (multi-row
       ``INSERT … RETURNING`` where the dialect supports it); ``plain=True``
-      gives them as dicts (the repository's plain results, for the API).
+      gives them as dicts (the repository's plain results, for the API);
+      ``executor`` runs the statements (see :class:`~dmitems.repository.AsyncItems`).
     """
     if returning:
         from dmitems.repository import AsyncItems
 
-        items = AsyncItems(connection, backend, plain=plain)
+        items = AsyncItems(connection, backend, plain=plain, executor=executor)
         return await items.bulk_create(rows)  # type: ignore[no-any-return]
     return await insert_values(connection, backend, list(map(_values, rows)), method=method)
 

@@ -6,7 +6,9 @@ their parameter values as a ``(statement, parameters)`` step: building a
 statement and its cache key costs 30-45 µs, more than running it on SQLite.
 
 The sync and async executors in :mod:`dmitems.repository` run exactly these
-statements, so both paths send identical SQL.
+statements, so both paths send identical SQL.  The cached ones carry the
+``dmitems_direct`` execution option: on an autocommit PostgreSQL connection
+they may run straight on asyncpg (see :mod:`dmitems.db.direct`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Delete,
     Insert,
+    Integer,
+    String,
     Select,
     Update,
     bindparam,
@@ -30,12 +35,16 @@ from sqlalchemy import (
 
 from dmitems.models import COLUMNS, items, utc_now
 
+DIRECT = "dmitems_direct"
+"""Execution option on the cached hot statements: they may run straight on the driver."""
+
 
 @functools.cache
 def insert_item(*, returning: bool) -> Insert:
     """Run with one parameter dict (name, description, price): one new row."""
     statement = insert(items)
-    return statement.returning(*COLUMNS) if returning else statement
+    statement = statement.returning(*COLUMNS) if returning else statement
+    return statement.execution_options(**{DIRECT: True})
 
 
 def bulk_insert_items() -> Insert:
@@ -52,8 +61,34 @@ def bulk_create_items(ordered: bool = True) -> Insert:
 
 
 @functools.cache
+def bulk_create_from_arrays() -> Insert:
+    """Run with ``names``, ``descriptions`` and ``prices`` lists: many rows, returned (PostgreSQL).
+
+    One statement with three array parameters, whatever the number of rows:
+    ``INSERT … SELECT … FROM unnest(…) RETURNING``.  Measured on 1,000 rows
+    against SQLAlchemy's batched multi-row VALUES (3,000 parameters): 3.4 vs
+    4.6 ms of CPU, 5.1 vs 6.6 ms per batch.  The rows come back in insertion
+    order in practice, but PostgreSQL does not promise it: line them up by id.
+    """
+    rows = (
+        func.unnest(
+            bindparam("names", type_=ARRAY(String)),
+            bindparam("descriptions", type_=ARRAY(String)),
+            bindparam("prices", type_=ARRAY(Integer)),
+        )
+        .table_valued("name", "description", "price")
+        .render_derived()
+    )
+    source = select(rows.c.name, rows.c.description, rows.c.price)
+    statement = insert(items).from_select(["name", "description", "price"], source)
+    return statement.returning(*COLUMNS).execution_options(**{DIRECT: True})
+
+
+@functools.cache
 def _get_item() -> Select[Any]:
-    return select(*COLUMNS).where(items.c.id == bindparam("item_id"))
+    return select(*COLUMNS).where(items.c.id == bindparam("item_id")).execution_options(
+        **{DIRECT: True}
+    )
 
 
 def get_item(item_id: int) -> tuple[Select[Any], dict[str, int]]:
@@ -66,9 +101,26 @@ def _name_filter(statement: Select[Any], name_contains: str | None) -> Select[An
     return statement
 
 
-def list_items(skip: int, limit: int, name_contains: str | None = None) -> Select[Any]:
-    statement = select(*COLUMNS).order_by(items.c.id).offset(skip).limit(limit)
-    return _name_filter(statement, name_contains)
+@functools.cache
+def _page() -> Select[Any]:
+    skip, limit = bindparam("skip", type_=Integer), bindparam("limit", type_=Integer)
+    return (
+        select(*COLUMNS)
+        .order_by(items.c.id)
+        .offset(skip)
+        .limit(limit)
+        .execution_options(**{DIRECT: True})
+    )
+
+
+def list_items(
+    skip: int, limit: int, name_contains: str | None = None
+) -> tuple[Select[Any], dict[str, int]]:
+    """A page in id order; the unfiltered page is a cached statement (the API's hot list)."""
+    parameters = {"skip": skip, "limit": limit}
+    if not name_contains:
+        return _page(), parameters
+    return _name_filter(_page(), name_contains).execution_options(**{DIRECT: False}), parameters
 
 
 def count_items(name_contains: str | None = None) -> Select[Any]:
@@ -105,7 +157,9 @@ def delete_item(item_id: int, *, expected_version: int | None) -> Delete:
 
 @functools.cache
 def _version_of() -> Select[Any]:
-    return select(items.c.version).where(items.c.id == bindparam("item_id"))
+    return select(items.c.version).where(items.c.id == bindparam("item_id")).execution_options(
+        **{DIRECT: True}
+    )
 
 
 def version_of(item_id: int) -> tuple[Select[Any], dict[str, int]]:

@@ -44,8 +44,10 @@ def test_strings_in_bytes_when_marked_for_length_in_char_0(dialect: Any) -> None
 
 
 def test_paging_is_offset_fetch(dialect: Any) -> None:
-    sql = str(statements.list_items(20, 10).compile(dialect=dialect))
-    assert "OFFSET :param_1 ROWS" in sql and "FETCH FIRST :param_2 ROWS ONLY" in sql
+    statement, parameters = statements.list_items(20, 10)
+    sql = str(statement.compile(dialect=dialect))
+    assert "OFFSET :skip ROWS" in sql and "FETCH FIRST :limit ROWS ONLY" in sql
+    assert parameters == {"skip": 20, "limit": 10}
     keyset = str(statements.items_after(5, 10).compile(dialect=dialect))
     assert "FETCH FIRST" in keyset and "OFFSET" not in keyset
 

@@ -97,3 +97,25 @@ async def test_bulk_paths_and_paging(run: Any) -> None:
 
     assert await run("delete_named_like", "item ") == 25
     assert await run("count") == 2
+
+
+async def test_postgresql_batches_are_one_unnest_statement(database: Any) -> None:
+    """On PostgreSQL a batch create is one INSERT … SELECT FROM unnest, lined up with the input."""
+    from sqlalchemy import event
+
+    engine = await database.async_engine()
+    sent: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: sent.append(statement))
+    rows = [{"name": f"批量 {n}", "description": None if n % 3 else "d", "price": 40 - n}
+            for n in range(40)]
+    async with database.begin() as connection:
+        created = await AsyncItems(connection, database.backend).bulk_create(rows)
+    assert [(c.name, c.description, c.price) for c in created] == [
+        (row["name"], row["description"], row["price"]) for row in rows
+    ]
+    inserts = [statement for statement in sent if statement.startswith("INSERT")]
+    if database.backend.name == "postgresql":
+        assert len(inserts) == 1 and "unnest" in inserts[0]
+    else:
+        assert all("unnest" not in statement for statement in inserts)

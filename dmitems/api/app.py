@@ -54,16 +54,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
 
     stores = {
-        (transaction, writes): store_parameter(
-            database, mode, transaction=transaction, writes=writes
+        (transaction, writes, bulk): store_parameter(
+            database, mode, transaction=transaction, writes=writes, bulk=bulk
         )
         for transaction in (False, True)
         for writes in (False, True)
+        for bulk in (False, True)
     }
     guard = api_key_guard(settings.api_key.get_secret_value()) if _has_key(settings) else None
 
     def store_for(route: Route) -> Any:
-        return stores[route.transaction, route.writes]
+        return stores[route.transaction, route.writes, route.bulk]
 
     def guards_for(route: Route) -> list[Any]:
         protected = route.writes or settings.server_protect_reads

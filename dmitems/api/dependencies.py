@@ -10,10 +10,13 @@ without building and dumping a pydantic model per row.
 
 Transactions: a route that runs one statement gets an autocommit connection
 where the driver supports it (PostgreSQL: the statement is its own
-transaction, so a create is exactly one round trip, with no BEGIN/COMMIT);
-elsewhere, and for routes that run several statements, the connection is
-inside ``begin()`` and commits when the operation returns, before the response
-is sent (``scope="function"``).
+transaction, so a create is exactly one round trip, with no BEGIN/COMMIT), and
+a read-only one on SQLite gets a connection outside any transaction (SQLite
+runs a lone SELECT in its own).  On those, the hot single-row statements run
+straight on the driver (:mod:`dmitems.db.direct`).  Everywhere else, and for
+routes that run several statements, the connection is inside ``begin()`` and
+commits when the operation returns, before the response is sent
+(``scope="function"``).
 """
 
 from __future__ import annotations
@@ -32,19 +35,41 @@ if TYPE_CHECKING:
 # left out on purpose: with aiosqlite each switch is a hop to the driver thread,
 # which costs more than the COMMIT it saves.
 _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
+_DIRECT_READ_BACKENDS = frozenset({"sqlite"})
 
 
 class AsyncStore(AsyncItems):
-    """``AsyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL)."""
+    """``AsyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL).
 
-    def __init__(self, connection: Any, backend: Backend) -> None:
-        super().__init__(connection, backend, plain=True)
+    ``direct``: the connection is used outside any transaction, each statement
+    on its own, and the hot single-row statements run straight on the driver
+    (see :mod:`dmitems.db.direct`); ``autocommit`` says the rest run in
+    SQLAlchemy's AUTOCOMMIT mode.
+    """
+
+    def __init__(
+        self, connection: Any, backend: Backend, *, direct: bool = False, autocommit: bool = False
+    ) -> None:
+        executor = None
+        if direct:
+            from dmitems.db.direct import DirectExecutor
+
+            executor = DirectExecutor(connection, autocommit=autocommit)
+        super().__init__(connection, backend, plain=True, executor=executor)
         self.backend = backend
+        self.direct = direct
+        self.executor = executor
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
         from dmitems.importer import insert_rows
 
-        return insert_rows(self.connection, self.backend, rows, returning=returning, plain=True)
+        # Only a batch create (returning) runs as one statement on its own; the count-only
+        # bulk path (COPY, executemany) runs on the connection, which a transaction commits.
+        assert returning or not self.direct, "count-only batch routes need transaction=True"
+        return insert_rows(
+            self.connection, self.backend, rows, returning=returning, plain=True,
+            executor=self.executor,
+        )
 
 
 class SyncStore(SyncItems):
@@ -61,14 +86,19 @@ Store = AsyncStore | SyncStore
 
 
 def store_dependency(
-    database: Database, mode: str, *, transaction: bool, writes: bool = False
+    database: Database, mode: str, *, transaction: bool, writes: bool = False, bulk: bool = False
 ) -> Callable[..., Any]:
     """The dependency that opens this request's connection and yields its store.
 
     ``writes``: the route writes, so its transaction takes the Database's write turn
-    (SQLite: one writer at a time in this process, queued instead of lock-polling)."""
+    (SQLite: one writer at a time in this process, queued instead of lock-polling).
+    ``bulk``: the route is one batch create, a single statement where the backend
+    sends batches as arrays (PostgreSQL), so that statement can be its transaction."""
     backend = database.backend
-    autocommit = not transaction and backend.name in _AUTOCOMMIT_BACKENDS
+    one_statement = not transaction or (bulk and backend.array_insert)
+    autocommit = one_statement and backend.name in _AUTOCOMMIT_BACKENDS
+    # Async reads on SQLite need no transaction either: SQLite runs a lone SELECT in its own.
+    direct_reads = not transaction and not writes and backend.name in _DIRECT_READ_BACKENDS
 
     if mode == "sync":
 
@@ -84,10 +114,9 @@ def store_dependency(
         return sync_store
 
     async def async_store() -> AsyncIterator[AsyncStore]:
-        if autocommit:
+        if autocommit or direct_reads:
             async with database.connect() as connection:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-                yield AsyncStore(connection, backend)
+                yield AsyncStore(connection, backend, direct=True, autocommit=autocommit)
         else:
             async with database.begin(write=writes) as connection:
                 yield AsyncStore(connection, backend)
@@ -95,7 +124,9 @@ def store_dependency(
     return async_store
 
 
-def store_parameter(database: Database, mode: str, *, transaction: bool, writes: bool) -> Any:
+def store_parameter(
+    database: Database, mode: str, *, transaction: bool, writes: bool, bulk: bool = False
+) -> Any:
     """How a route's handler gets its store; released when the operation returns, before
     the response is sent.
 
@@ -107,7 +138,7 @@ def store_parameter(database: Database, mode: str, *, transaction: bool, writes:
     pool-capacity requests holding a store at once: a request waiting for a pooled
     connection inside a worker thread would otherwise hold the very thread another
     request needs to finish and give its connection back."""
-    opener = store_dependency(database, mode, transaction=transaction, writes=writes)
+    opener = store_dependency(database, mode, transaction=transaction, writes=writes, bulk=bulk)
     if mode != "sync":
         return contextlib.asynccontextmanager(opener)
     return _capped(opener, database.settings.pool_capacity)

@@ -52,6 +52,9 @@ class Route:
     errors: tuple[int, ...]
     name: str
     openapi_extra: dict[str, Any] | None = None
+    # The operation is one batch create; where the database takes a batch as one
+    # statement (PostgreSQL's arrays), that statement is its transaction.
+    bulk: bool = False
 
 
 @dataclass
@@ -72,6 +75,7 @@ class RouteTable:
         response_model: Any = None,
         writes: bool = False,
         transaction: bool = False,
+        bulk: bool = False,
         errors: tuple[int, ...] = (),
         name: str | None = None,
         openapi_extra: dict[str, Any] | None = None,
@@ -87,6 +91,7 @@ class RouteTable:
                     response_model=response_model,
                     writes=writes,
                     transaction=transaction,
+                    bulk=bulk,
                     errors=errors,
                     name=name or operation.__name__,
                     openapi_extra=openapi_extra,

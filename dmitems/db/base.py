@@ -38,6 +38,8 @@ class Backend:
     install_hint: ClassVar[str]
     # Whether a single-row create can fetch the new row in the same round trip.
     create_returning: ClassVar[bool] = True
+    # Whether a batch create can send its rows as three arrays in one statement (unnest).
+    array_insert: ClassVar[bool] = False
     # Whether write transactions in one process should take turns (Database's write gate):
     # for databases with a single write lock that waiting writers poll for (SQLite).
     serialize_writes: ClassVar[bool] = False

@@ -37,6 +37,7 @@ class PostgreSQLBackend(Backend):
     async_modules = ("asyncpg",)
     sync_modules = ("psycopg",)
     install_hint = "pip install asyncpg 'psycopg[binary]'"
+    array_insert = True
 
     def urls(self, url: URL) -> tuple[URL, URL]:
         return super().urls(url.set(drivername="postgresql"))

@@ -60,7 +60,7 @@ table.route("DELETE", "/delete_item/{item_id}", present=deleted, writes=True,
 
 
 @table.route("POST", "/batch_create", present=rest.created_list, status_code=201,
-             response_model=list[ItemRead], writes=True, transaction=True,
+             response_model=list[ItemRead], writes=True, transaction=True, bulk=True,
              errors=(413, 422, 503), openapi_extra=BATCH_SCHEMA)
 def batch_create(store: Store, request: Request, records: BatchBody) -> Any:
     """Create up to batch_max items in one transaction and return them."""
@@ -68,7 +68,7 @@ def batch_create(store: Store, request: Request, records: BatchBody) -> Any:
 
 
 @table.route("POST", "/transaction_example", present=transaction_done, status_code=201,
-             writes=True, transaction=True, errors=(503,))
+             writes=True, transaction=True, bulk=True, errors=(503,))
 def transaction_example(store: Store) -> Any:
     """Create 商品1 (100) and 商品2 (200) in one transaction."""
     return store.insert_batch(list(TRANSACTION_EXAMPLE), returning=True)

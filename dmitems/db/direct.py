@@ -1,0 +1,257 @@
+"""Hot single statements run straight on the async driver (asyncpg, aiosqlite).
+
+SQLAlchemy's execution path (an execution context, the adapted cursor, a
+greenlet hop, a ``CursorResult``) costs about 50 µs of CPU per statement, more
+than asyncpg spends sending the query and decoding the row (about 40 µs);
+switching the connection to autocommit and back costs 17 µs more.  On a
+one-row API request that is a third of the server's CPU.  The API uses this
+for its single-statement routes (see :mod:`dmitems.api.dependencies`); the
+CLI, the importer and the benchmark do not.
+
+:class:`DirectExecutor` runs a statement on the connection's driver connection
+instead, when all of these hold:
+
+* the statement is one of :mod:`dmitems.statements`' cached hot statements,
+  marked with the ``dmitems_direct`` execution option (the SQL is still
+  written once there, and compiled by SQLAlchemy's own dialect, once);
+* its compiled form needs nothing SQLAlchemy would add at execution time
+  beyond its own bind processors (applied here): no Python-side defaults, no
+  post-compile parameters; on
+  asyncpg no result processors either (it decodes every column itself); on
+  SQLite only reads, with SQLAlchemy's own result processors applied
+  (timestamps are text there), and only with dmitems' aiosqlite adapter;
+* the connection is used outside a transaction (the API's single-statement
+  routes): asyncpg then runs the statement as its own transaction, exactly as
+  SQLAlchemy's autocommit mode would; SQLite runs a read outside a transaction
+  on its own, as it does for SQLAlchemy.
+
+Everything else returns ``None`` and goes through SQLAlchemy as before.  Driver
+errors come out as SQLAlchemy's ``DBAPIError`` with the driver's exception as
+``orig``, as they would through SQLAlchemy, so the same error mapping applies;
+a connection the driver reports broken is invalidated in the pool.  A query
+cancelled mid-flight (the client went away) needs nothing: asyncpg cancels it
+on the server and the connection is usable again (tests/test_direct.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dmitems.statements import DIRECT
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class DirectRow:
+    """A result row as the repository reads it one at a time: ``row._mapping``."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+
+class DirectResult:
+    """The part of SQLAlchemy's ``Result`` the repository's operations use.
+
+    ``rows`` are tuple-like (asyncpg ``Record``s, or tuples): ``all()`` hands
+    them out as they are, ``first()``/``one()`` as a :class:`DirectRow`.
+    """
+
+    __slots__ = ("_rows", "_keys")
+
+    def __init__(self, rows: list[Any], keys: tuple[str, ...]) -> None:
+        self._rows = rows
+        self._keys = keys
+
+    def keys(self) -> tuple[str, ...]:
+        return self._keys
+
+    def first(self) -> DirectRow | None:
+        return DirectRow(dict(zip(self._keys, self._rows[0]))) if self._rows else None
+
+    def one(self) -> DirectRow:
+        from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return DirectRow(dict(zip(self._keys, self._rows[0])))
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def scalar_one(self) -> Any:
+        return self.one()._mapping[self._keys[0]]
+
+
+class _Plan:
+    __slots__ = ("sql", "names", "keys", "binds", "processors")
+
+    def __init__(
+        self,
+        sql: str,
+        names: tuple[str, ...],
+        keys: tuple[str, ...],
+        binds: list[Any],
+        processors: list[Any],
+    ) -> None:
+        self.sql = sql
+        self.names = names
+        self.keys = keys
+        # SQLAlchemy's bind processors per parameter (arrays: any sequence → list), or None.
+        self.binds = binds if any(binds) else None
+        # SQLAlchemy's result processors per column (SQLite: text → datetime), None if none.
+        self.processors = processors if any(processors) else None
+
+
+# (statement, parameter names, dialect key) -> plan, or None when not eligible.
+_PLANS: dict[tuple[Any, tuple[str, ...], str], _Plan | None] = {}
+_MAX_PLANS = 64
+_DRIVERS = {"asyncpg": "numeric_dollar", "aiosqlite": "qmark"}  # driver -> paramstyle it takes
+
+
+def _plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -> _Plan | None:
+    key = (statement, tuple(parameters), f"{dialect.name}+{dialect.driver}")
+    try:
+        return _PLANS[key]
+    except KeyError:
+        pass
+    plan = None
+    compiled = statement.compile(dialect=dialect, column_keys=list(parameters))
+    positions = tuple(compiled.positiontup or ())
+    processors = [
+        column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
+    ]
+    usable = (
+        _DRIVERS.get(dialect.driver) == dialect.paramstyle
+        # asyncpg decodes every column itself; on SQLite only reads, with SQLAlchemy's processors.
+        and (dialect.driver != "asyncpg" or not any(processors))
+        and (dialect.driver != "aiosqlite" or _sqlite_read(compiled))
+        and set(positions) == set(parameters)
+        and not getattr(compiled, "literal_execute_params", None)
+        and not getattr(compiled, "post_compile_params", None)
+        and not getattr(compiled, "insert_prefetch", None)
+        and not getattr(compiled, "update_prefetch", None)
+        and compiled._result_columns
+    )
+    if usable:
+        keys = tuple(column.keyname for column in compiled._result_columns)
+        binds = [compiled._bind_processors.get(name) for name in positions]
+        plan = _Plan(compiled.string, positions, keys, binds, processors)
+    if len(_PLANS) >= _MAX_PLANS:  # only cached statements are marked; this is a safety net
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+class DirectExecutor:
+    """Executes statements on a connection used outside any transaction: the marked hot
+    ones straight on the driver, the rest through SQLAlchemy.
+
+    For a connection checked out for this executor alone, on which nothing
+    begins a transaction.  ``autocommit=True`` (PostgreSQL): statements through
+    SQLAlchemy run in its ``AUTOCOMMIT`` mode, switched on before the first,
+    and asyncpg autocommits each statement it runs outside a transaction.
+    ``autocommit=False`` (SQLite, read-only routes): SQLite runs a read
+    outside a transaction on its own, and SQLAlchemy's reads begin none.
+    """
+
+    def __init__(self, connection: AsyncConnection, *, autocommit: bool) -> None:
+        self.connection = connection
+        self._autocommit = autocommit
+        self._through_sqlalchemy = False  # once it has run a statement, it runs the rest
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if (
+            not self._through_sqlalchemy
+            and (parameters is None or isinstance(parameters, Mapping))
+            and statement._execution_options.get(DIRECT)
+        ):
+            result = await self._direct(statement, parameters or {})
+            if result is not None:
+                return result
+        if not self._through_sqlalchemy:
+            self._through_sqlalchemy = True
+            if self._autocommit:
+                await self.connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await self.connection.execute(statement, parameters)
+
+    async def _direct(self, statement: Any, parameters: Mapping[str, Any]) -> DirectResult | None:
+        """The statement's result from the driver, or None when SQLAlchemy must run it."""
+        sync = self.connection.sync_connection
+        if sync is None or sync.invalidated or sync.in_transaction():
+            return None
+        plan = _plan(statement, parameters, sync.dialect)
+        if plan is None:
+            return None
+        driver = sync.connection.driver_connection
+        arguments = [parameters[name] for name in plan.names]
+        if plan.binds is not None:
+            arguments = [
+                value if process is None else process(value)
+                for process, value in zip(plan.binds, arguments)
+            ]
+        try:
+            if sync.dialect.driver == "asyncpg":
+                rows: Any = await driver.fetch(plan.sql, *arguments)
+            else:
+                rows = await _sqlite_rows(driver, plan.sql, arguments)
+                if rows is None:
+                    return None
+        except Exception as error:
+            raise await self._failed(plan.sql, arguments, error) from error
+        processors = plan.processors
+        if processors is not None:
+            rows = [
+                tuple(value if process is None else process(value)
+                      for process, value in zip(processors, row))
+                for row in rows
+            ]
+        return DirectResult(rows, plan.keys)
+
+    async def _failed(self, sql: str, arguments: list[Any], error: Exception) -> Exception:
+        """The driver's error as SQLAlchemy would raise it; a broken connection is invalidated.
+
+        On asyncpg anything but an error the server reported about the statement
+        (a ``PostgresError`` outside SQLSTATE classes 08 and 57P0x) leaves the
+        connection in doubt, so it is dropped from the pool; asyncpg reports a
+        connection killed mid-query in more than one way.
+        """
+        from sqlalchemy import exc as sa_exc
+
+        broken = False
+        if self.connection.dialect.driver == "asyncpg":
+            import asyncpg
+
+            state = str(getattr(error, "sqlstate", "") or "")
+            broken = not isinstance(error, asyncpg.PostgresError) or (
+                state.startswith("08") or state in ("57P01", "57P02", "57P03")
+            )
+        if broken:
+            await self.connection.invalidate(error)
+        return sa_exc.DBAPIError.instance(
+            sql, arguments, error, Exception, connection_invalidated=broken
+        )
+
+
+def _sqlite_read(compiled: Any) -> bool:
+    from dmitems.db.aiosqlite_fast import fast_dbapi
+
+    writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    return not writes and fast_dbapi() is not None
+
+
+async def _sqlite_rows(driver: Any, sql: str, arguments: list[Any]) -> list[Any] | None:
+    """A read on aiosqlite's thread, as dmitems' adapter runs it; None inside a transaction."""
+    from dmitems.db.aiosqlite_fast import _execute, _in_turn
+
+    if driver.in_transaction:
+        return None
+    _, rows, _, _ = await _in_turn(
+        driver, lambda: driver._execute(_execute, driver._conn, sql, arguments)
+    )
+    return rows  # type: ignore[no-any-return]
