@@ -120,7 +120,23 @@ def _plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -> _Plan 
         return _PLANS[key]
     except KeyError:
         pass
-    plan = None
+    try:
+        plan = _compile_plan(statement, parameters, dialect)
+    except Exception:  # noqa: BLE001 - anything unexpected: SQLAlchemy runs it, as always
+        plan = None
+    if len(_PLANS) >= _MAX_PLANS:  # only cached statements are marked; this is a safety net
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+def _compile_plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -> _Plan | None:
+    """The plan for a statement the driver can run as SQLAlchemy compiled it, or None.
+
+    Reads a few of the compiled form's attributes that SQLAlchemy uses itself
+    at execution (``_bind_processors``, ``_result_columns``); if a release
+    changes them, planning fails and the statement goes through SQLAlchemy.
+    """
     compiled = statement.compile(dialect=dialect, column_keys=list(parameters))
     positions = tuple(compiled.positiontup or ())
     processors = [
@@ -138,14 +154,11 @@ def _plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -> _Plan 
         and not getattr(compiled, "update_prefetch", None)
         and compiled._result_columns
     )
-    if usable:
-        keys = tuple(column.keyname for column in compiled._result_columns)
-        binds = [compiled._bind_processors.get(name) for name in positions]
-        plan = _Plan(compiled.string, positions, keys, binds, processors)
-    if len(_PLANS) >= _MAX_PLANS:  # only cached statements are marked; this is a safety net
-        _PLANS.clear()
-    _PLANS[key] = plan
-    return plan
+    if not usable:
+        return None
+    keys = tuple(column.keyname for column in compiled._result_columns)
+    binds = [compiled._bind_processors.get(name) for name in positions]
+    return _Plan(compiled.string, positions, keys, binds, processors)
 
 
 class DirectExecutor:
@@ -169,7 +182,7 @@ class DirectExecutor:
         if (
             not self._through_sqlalchemy
             and (parameters is None or isinstance(parameters, Mapping))
-            and statement._execution_options.get(DIRECT)
+            and statement.get_execution_options().get(DIRECT)
         ):
             result = await self._direct(statement, parameters or {})
             if result is not None:
