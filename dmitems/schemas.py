@@ -31,6 +31,11 @@ def _price_input(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be an integer")
     if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 2**63:
+            # A JSON integer too long for 64 bits, which orjson (the API's parser) hands
+            # back as a float: out of range, not a decimal.
+            bound = f"less than or equal to {PRICE_MAX}" if value > 0 else "greater than or equal to 0"
+            raise ValueError(f"Input should be {bound}")
         raise ValueError("must be an integer, not a decimal number")
     if isinstance(value, str):
         text = value.strip()

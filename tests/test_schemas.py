@@ -49,3 +49,19 @@ def test_update_is_partial_and_null_clears_only_the_description() -> None:
             parse(ItemUpdate, {field: None})
     with pytest.raises(ValidationFailed, match="nothing to update"):
         parse(ItemUpdate, {})
+
+
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [
+        (1.8446744073709552e19, "less than or equal to 2147483647"),  # 2**64 parsed as a float
+        (-1.2345678901234568e29, "greater than or equal to 0"),
+        (1e30, "less than or equal to 2147483647"),
+        (2.0, "not a decimal number"),
+    ],
+)
+def test_integers_too_long_for_64_bits_are_out_of_range_not_decimals(price: float, reason: str) -> None:
+    """The API parses JSON with orjson, which gives integers beyond 64 bits as floats."""
+    with pytest.raises(ValidationFailed) as caught:
+        parse(ItemCreate, {"name": "x", "price": price})
+    assert reason in caught.value.message

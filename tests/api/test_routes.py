@@ -258,3 +258,17 @@ def test_protect_reads(make_client: Any) -> None:
     assert_problem(client.get("/items/read_items"), 401)
     assert client.get("/items", headers={"Authorization": "Bearer k"}).status_code == 200
     assert client.get("/livez").status_code == 200
+
+
+def test_request_bodies_with_huge_integers_and_broken_json(client: Any) -> None:
+    """Bodies are parsed by orjson: a 30-digit price is out of range, broken JSON is 422."""
+    raw = b'[{"name": "x", "price": 123456789012345678901234567890}]'
+    response = client.post("/items/batch_create", content=raw,
+                           headers={"content-type": "application/json"})
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "0.price",
+                               "detail": "Input should be less than or equal to 2147483647"}]
+    broken = client.post("/items/create_item", content=b'{"name": "x", "price": 1',
+                         headers={"content-type": "application/json"})
+    assert "JSON decode error" in assert_problem(broken, 422)["detail"]
+    assert count(client) == 0
