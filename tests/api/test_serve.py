@@ -110,3 +110,18 @@ def test_two_workers_on_one_sqlite_file_never_lock(tmp_path: Any) -> None:
     assert code == 0, stderr
     assert "Traceback" not in stderr and "locked" not in stderr
     assert "k-secret-77" not in stderr
+
+
+def test_server_start_up_tunes_the_garbage_collector() -> None:
+    import gc
+
+    from dmitems.api.server import YOUNG_COLLECTION_THRESHOLD, freeze_startup_objects
+
+    saved = gc.get_threshold()
+    try:
+        freeze_startup_objects()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *saved[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
