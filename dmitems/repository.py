@@ -363,6 +363,9 @@ class AsyncItems(_Executor):
         self, connection: Any, backend: Backend, *, plain: bool = False, executor: Any = None
     ) -> None:
         super().__init__(connection, backend, plain=plain)
+        if executor is not None and not plain:
+            # A direct executor's rows are driver rows, which only the plain results read.
+            raise ValueError("an executor needs plain=True results")
         self._execute = (executor or connection).execute
 
     async def _run(self, operation: Operation[T]) -> T:  # type: ignore[override]

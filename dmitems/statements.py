@@ -106,7 +106,9 @@ def _name_filter(statement: Select[Any], name_contains: str | None) -> Select[An
 
 @functools.cache
 def _page() -> Select[Any]:
-    skip, limit = bindparam("skip", type_=Integer), bindparam("limit", type_=Integer)
+    # Not "skip"/"limit": LIMIT is a reserved word on DM, whose compiler leaves bind names unquoted.
+    skip = bindparam("page_offset", type_=Integer)
+    limit = bindparam("page_limit", type_=Integer)
     return (
         select(*COLUMNS)
         .order_by(items.c.id)
@@ -120,7 +122,7 @@ def list_items(
     skip: int, limit: int, name_contains: str | None = None
 ) -> tuple[Select[Any], dict[str, int]]:
     """A page in id order; the unfiltered page is a cached statement (the API's hot list)."""
-    parameters = {"skip": skip, "limit": limit}
+    parameters = {"page_offset": skip, "page_limit": limit}
     if not name_contains:
         return _page(), parameters
     return _name_filter(_page(), name_contains).execution_options(**{DIRECT: False}), parameters

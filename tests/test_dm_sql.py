@@ -46,8 +46,8 @@ def test_strings_in_bytes_when_marked_for_length_in_char_0(dialect: Any) -> None
 def test_paging_is_offset_fetch(dialect: Any) -> None:
     statement, parameters = statements.list_items(20, 10)
     sql = str(statement.compile(dialect=dialect))
-    assert "OFFSET :skip ROWS" in sql and "FETCH FIRST :limit ROWS ONLY" in sql
-    assert parameters == {"skip": 20, "limit": 10}
+    assert "OFFSET :page_offset ROWS" in sql and "FETCH FIRST :page_limit ROWS ONLY" in sql
+    assert parameters == {"page_offset": 20, "page_limit": 10}
     keyset = str(statements.items_after(5, 10).compile(dialect=dialect))
     assert "FETCH FIRST" in keyset and "OFFSET" not in keyset
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dmitems import __version__
-from dmitems.api.dependencies import store_parameter
+from dmitems.api.dependencies import store_kind, store_parameter
 from dmitems.api.middleware import RequestContextMiddleware
 from dmitems.api.problems import for_error, log, problem_response, request_id_of
 from dmitems.api.routers import compat, health, items
@@ -53,18 +53,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
 
-    stores = {
-        (transaction, writes, bulk): store_parameter(
-            database, mode, transaction=transaction, writes=writes, bulk=bulk
-        )
-        for transaction in (False, True)
-        for writes in (False, True)
-        for bulk in (False, True)
-    }
+    stores: dict[tuple[str, bool], Any] = {}  # one per kind of connection (see store_kind)
     guard = api_key_guard(settings.api_key.get_secret_value()) if _has_key(settings) else None
 
     def store_for(route: Route) -> Any:
-        return stores[route.transaction, route.writes, route.bulk]
+        flags = {"transaction": route.transaction, "writes": route.writes, "bulk": route.bulk}
+        kind = store_kind(database.backend, **flags)
+        if kind not in stores:
+            stores[kind] = store_parameter(database, mode, **flags)
+        return stores[kind]
 
     def guards_for(route: Route) -> list[Any]:
         protected = route.writes or settings.server_protect_reads
@@ -144,7 +141,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             if location and location[0] == "body":
                 location = location[1:]
             field = ".".join(location) or "body"
-            problems.append({"field": field, "detail": str(detail.get("msg", "invalid"))})
+            # "Value error, " is pydantic's prefix for dmitems' own checks: dropped, as the CLI
+            # and the batch routes drop it.
+            reason = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append({"field": field, "detail": reason})
         return problem_response(
             422,
             "; ".join(f"{p['field']}: {p['detail']}" for p in problems[:5]),

@@ -65,7 +65,8 @@ class AsyncStore(AsyncItems):
 
         # Only a batch create (returning) runs as one statement on its own; the count-only
         # bulk path (COPY, executemany) runs on the connection, which a transaction commits.
-        assert returning or not self.direct, "count-only batch routes need transaction=True"
+        if self.direct and not returning:
+            raise RuntimeError("count-only batch routes need transaction=True, not bulk=True")
         return insert_rows(
             self.connection, self.backend, rows, returning=returning, plain=True,
             executor=self.executor,
@@ -85,6 +86,25 @@ class SyncStore(SyncItems):
 Store = AsyncStore | SyncStore
 
 
+def store_kind(
+    backend: Backend, *, transaction: bool, writes: bool = False, bulk: bool = False
+) -> tuple[str, bool]:
+    """What connection a route's store needs: ``(kind, write turn)``; routes of a kind share
+    one store (and, in sync mode, one pool-capacity limit).
+
+    * ``autocommit``: each statement is its own transaction (PostgreSQL single-statement
+      routes, and batch creates, which are one statement there);
+    * ``direct-read``: a read-only route outside any transaction (SQLite);
+    * ``transaction``: everything else, in ``begin()``, taking the write turn if it writes.
+    """
+    one_statement = not transaction or (bulk and backend.array_insert)
+    if one_statement and backend.name in _AUTOCOMMIT_BACKENDS:
+        return "autocommit", False
+    if not transaction and not writes and backend.name in _DIRECT_READ_BACKENDS:
+        return "direct-read", False
+    return "transaction", writes
+
+
 def store_dependency(
     database: Database, mode: str, *, transaction: bool, writes: bool = False, bulk: bool = False
 ) -> Callable[..., Any]:
@@ -93,12 +113,12 @@ def store_dependency(
     ``writes``: the route writes, so its transaction takes the Database's write turn
     (SQLite: one writer at a time in this process, queued instead of lock-polling).
     ``bulk``: the route is one batch create, a single statement where the backend
-    sends batches as arrays (PostgreSQL), so that statement can be its transaction."""
+    sends batches as arrays (PostgreSQL), so that statement can be its transaction.
+    See :func:`store_kind`."""
     backend = database.backend
-    one_statement = not transaction or (bulk and backend.array_insert)
-    autocommit = one_statement and backend.name in _AUTOCOMMIT_BACKENDS
-    # Async reads on SQLite need no transaction either: SQLite runs a lone SELECT in its own.
-    direct_reads = not transaction and not writes and backend.name in _DIRECT_READ_BACKENDS
+    kind, write_turn = store_kind(backend, transaction=transaction, writes=writes, bulk=bulk)
+    autocommit = kind == "autocommit"
+    direct = kind in ("autocommit", "direct-read")
 
     if mode == "sync":
 
@@ -108,17 +128,17 @@ def store_dependency(
                     connection.execution_options(isolation_level="AUTOCOMMIT")
                     yield SyncStore(connection, backend)
             else:
-                with database.sync_begin(write=writes) as connection:
+                with database.sync_begin(write=write_turn) as connection:
                     yield SyncStore(connection, backend)
 
         return sync_store
 
     async def async_store() -> AsyncIterator[AsyncStore]:
-        if autocommit or direct_reads:
+        if direct:
             async with database.connect() as connection:
                 yield AsyncStore(connection, backend, direct=True, autocommit=autocommit)
         else:
-            async with database.begin(write=writes) as connection:
+            async with database.begin(write=write_turn) as connection:
                 yield AsyncStore(connection, backend)
 
     return async_store

@@ -87,6 +87,10 @@ class DirectResult:
     def scalar_one(self) -> Any:
         return self.one()._mapping[self._keys[0]]
 
+    def scalar(self) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        return self._rows[0][0] if self._rows else None
+
 
 class _Plan:
     __slots__ = ("sql", "names", "keys", "binds", "processors")
@@ -196,8 +200,8 @@ class DirectExecutor:
     async def _direct(self, statement: Any, parameters: Mapping[str, Any]) -> DirectResult | None:
         """The statement's result from the driver, or None when SQLAlchemy must run it."""
         sync = self.connection.sync_connection
-        if sync is None or sync.invalidated or sync.in_transaction():
-            return None
+        if sync is None or sync.invalidated or sync.in_transaction() or sync.engine.echo:
+            return None  # (with database_echo on, every statement goes where it is logged)
         plan = _plan(statement, parameters, sync.dialect)
         if plan is None:
             return None
@@ -229,20 +233,26 @@ class DirectExecutor:
     async def _failed(self, sql: str, arguments: list[Any], error: Exception) -> Exception:
         """The driver's error as SQLAlchemy would raise it; a broken connection is invalidated.
 
-        On asyncpg anything but an error the server reported about the statement
-        (a ``PostgresError`` outside SQLSTATE classes 08 and 57P0x) leaves the
-        connection in doubt, so it is dropped from the pool; asyncpg reports a
-        connection killed mid-query in more than one way.
+        On asyncpg a connection is dropped from the pool when the error says it
+        is gone or in doubt: a socket error, a connection-class SQLSTATE (08,
+        57P0x), or a client-side interface error other than a bad argument
+        (asyncpg reports a connection killed mid-query in more than one way).
         """
         from sqlalchemy import exc as sa_exc
 
         broken = False
         if self.connection.dialect.driver == "asyncpg":
             import asyncpg
+            from asyncpg.exceptions import _base
 
             state = str(getattr(error, "sqlstate", "") or "")
-            broken = not isinstance(error, asyncpg.PostgresError) or (
-                state.startswith("08") or state in ("57P01", "57P02", "57P03")
+            client_side = isinstance(error, (_base.InterfaceError, _base.InternalClientError))
+            broken = (
+                isinstance(error, OSError)
+                or (client_side and not isinstance(error, ValueError))  # not a bad argument
+                or (isinstance(error, asyncpg.PostgresError) and (
+                    state.startswith("08") or state in ("57P01", "57P02", "57P03")
+                ))
             )
         if broken:
             await self.connection.invalidate(error)
