@@ -157,8 +157,7 @@ def validate_columns(records: Sequence[Mapping[str, Any]]) -> tuple[list[Values]
     has validators of its own, which could look at several fields at once.
     """
     if _COLUMNS is None:
-        rows, problems = validate_records(records)
-        return list(map(_values, rows)), problems
+        return _validate_values(records)
     columns = (
         [record["name"] for record in records],
         [record.get("description") for record in records],

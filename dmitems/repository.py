@@ -195,9 +195,8 @@ class ItemOperations:
         On PostgreSQL this is one statement with the rows as three arrays
         (``unnest``).  Elsewhere with RETURNING it is one executemany that
         SQLAlchemy batches into multi-row INSERT ... RETURNING statements
-        ("insertmanyvalues").  Where
-        the dialect cannot promise RETURNING's order (SQLite), the rows come back
-        unordered and are lined up with the input here.  Without RETURNING (DM),
+        ("insertmanyvalues").  Where the dialect cannot promise RETURNING's order
+        (SQLite), the rows come back unordered and are lined up with the input here.  Without RETURNING (DM),
         each row is inserted and read back in the same transaction.
         """
         if not rows:
@@ -311,7 +310,7 @@ class _Executor:
             and dialect.update_returning,
             plain=plain,
             ordered_returning=_batches_ordered(dialect),
-            array_insert=backend.array_insert and dialect.name == "postgresql",
+            array_insert=backend.array_insert,
         )
 
     def _run(self, operation: Operation[Any]) -> Any:  # pragma: no cover - overridden
@@ -354,7 +353,7 @@ class AsyncItems(_Executor):
     """Item operations on an ``AsyncConnection``; each method returns an awaitable.
 
     ``executor``: what runs each statement, when not the connection's own
-    ``execute`` (the API's :class:`~dmitems.db.direct.AutocommitExecutor`).
+    ``execute`` (the API's :class:`~dmitems.db.direct.DirectExecutor`).
     """
 
     connection: AsyncConnection

@@ -57,8 +57,11 @@ class AsyncStore(AsyncItems):
             executor = DirectExecutor(connection, autocommit=autocommit)
         super().__init__(connection, backend, plain=True, executor=executor)
         self.backend = backend
-        self.direct = direct
         self.executor = executor
+
+    @property
+    def direct(self) -> bool:
+        return self.executor is not None
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
         from dmitems.importer import insert_rows

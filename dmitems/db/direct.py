@@ -75,11 +75,12 @@ class DirectResult:
     def one(self) -> DirectRow:
         from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
-        if not self._rows:
-            raise NoResultFound("No row was found when one was required")
         if len(self._rows) > 1:
             raise MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return DirectRow(dict(zip(self._keys, self._rows[0])))
+        row = self.first()
+        if row is None:
+            raise NoResultFound("No row was found when one was required")
+        return row
 
     def all(self) -> list[Any]:
         return self._rows
@@ -183,15 +184,13 @@ class DirectExecutor:
         self._through_sqlalchemy = False  # once it has run a statement, it runs the rest
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        if (
-            not self._through_sqlalchemy
-            and (parameters is None or isinstance(parameters, Mapping))
-            and statement.get_execution_options().get(DIRECT)
-        ):
-            result = await self._direct(statement, parameters or {})
-            if result is not None:
-                return result
         if not self._through_sqlalchemy:
+            if (parameters is None or isinstance(parameters, Mapping)) and (
+                statement.get_execution_options().get(DIRECT)
+            ):
+                result = await self._direct(statement, parameters or {})
+                if result is not None:
+                    return result
             self._through_sqlalchemy = True
             if self._autocommit:
                 await self.connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -243,10 +242,11 @@ class DirectExecutor:
         broken = False
         if self.connection.dialect.driver == "asyncpg":
             import asyncpg
-            from asyncpg.exceptions import _base
 
             state = str(getattr(error, "sqlstate", "") or "")
-            client_side = isinstance(error, (_base.InterfaceError, _base.InternalClientError))
+            client_side = isinstance(
+                error, (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+            )
             broken = (
                 isinstance(error, OSError)
                 or (client_side and not isinstance(error, ValueError))  # not a bad argument
