@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.cli_runner import invoke
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture
@@ -58,7 +64,8 @@ def test_add_list_get_update_delete(cli) -> None:
     assert updated.exit_code == 0, updated.output
     after = updated.json()
     assert after["version"] == 2 and after["price"] == 179 and after["description"] == "87 键"
-    assert after["updated_at"] >= item["updated_at"]
+    # As times, not strings: a timestamp on a whole second is written without a fraction.
+    assert _when(after["updated_at"]) >= _when(item["updated_at"])
     assert after["created_at"] == item["created_at"]
 
     cleared = cli("item", "update", str(item["id"]), "--clear-description", "--json").json()
