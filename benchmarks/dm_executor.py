@@ -1,45 +1,50 @@
 """How the loop's executor size caps dm+dmAsync throughput (dmPython DRIVER DOUBLE, no server).
 
-Model: each request checks a connection out of a fixed pool of ``--pool``
-connections, runs one statement and closes the connection, which ends the
-implicit transaction with a rollback.  That is two driver round trips of
-``--latency`` seconds each, both spent in worker threads of the event loop's
-default executor.  With enough threads the pool is the only limit:
+Each request is what the API's ``GET /items/{id}`` does on DM: take a
+connection from a fixed pool of ``--pool`` connections (dmitems' FIFO slots),
+read one item, end the implicit transaction with a rollback, give the
+connection back.  The store is the route's own (``store_parameter``), so the
+request takes dmitems' direct read path: the read, its fetch and the rollback
+run in one worker-thread call (two round trips of ``--latency`` seconds, one
+hand-over).  Round trips per request are counted from the double's call log,
+and the pool is the only limit when threads are plentiful:
 
-    bound = pool / (2 x latency)      (30 / 0.010 s = 3,000 req/s)
+    bound = pool / (round trips x latency)      (30 / (2 x 0.005 s) = 3,000 req/s)
 
-(The issue quotes 30 / 0.005 = 6,000 req/s for one round trip per request;
-SQLAlchemy always ends a connection's transaction with a rollback, so a real
-request costs two.)  The script also measures the CPU ceiling of this machine
-for the same request path with a near-zero latency, and judges dmitems'
-sizing against the lower of the two limits.
+(The issue quotes 30 / 0.005 = 6,000 req/s, one round trip per request; a
+read on DM also ends its transaction, so a request costs two.)
 
-Runs, all in one process on the real dmAsync and dmSQLAlchemy over the dmPython
-driver double (tests/dm_driver_double):
+Runs, all in one process on the real dmAsync and dmSQLAlchemy over the
+dmPython driver double (tests/dm_driver_double):
 
-* ``upstream``: the loop's default executor as asyncio makes it,
-  min(32, cpu_count + 4) threads (6 on 2 cores);
-* ``dmitems``: the executor sized by ``Database`` (pool capacity + margin);
-* ``ceiling``: dmitems' sizing with a 0.1 ms round trip (CPU-bound);
-* ``raw``: the raw driver double with no asyncio and no SQLAlchemy: ``--pool``
-  threads, each with its own connection, each doing the same two round trips
-  (execute + fetchall, rollback) in a loop.  What the pool's connections can
-  do on this machine when nothing sits between them and the caller.
+* ``upstream``: the API read with the loop's default executor as asyncio makes
+  it, min(32, cpu_count + 4) threads (6 on 2 cores);
+* ``dmitems``: the same read with the executor sized by ``Database`` (pool
+  capacity + margin): the figure judged against the target;
+* ``sqlalchemy``: dmitems' sizing, with the request as any SQLAlchemy user
+  writes it: ``async with database.connect()`` and ``execute(text(...))``
+  (execute and rollback are two worker calls);
+* ``ceiling``: the API read with a 0.1 ms round trip: this machine's CPU limit;
+* ``raw``: the driver double with no asyncio and no SQLAlchemy: ``--pool``
+  threads, each on its own connection, each doing the same read and rollback
+  in a loop: what the pool's connections can do when nothing sits between
+  them and the caller.
 
-Requests go through ``Database.connect()``, the path dmitems' own commands and
-server take (FIFO pool slots, error translation), in both runs; only the
-executor differs.  The target for dmitems' sizing is >= 0.9 x the limit; the
-ratio to the raw driver is printed beside it.
+Each run is repeated ``--repeat`` times, interleaved; medians are reported.
+The target for dmitems' sizing is >= 0.9 x the limit (the lower of the bound
+and the CPU ceiling); its ratio to the raw driver is printed beside it.
 
     python benchmarks/dm_executor.py                # 5 ms, concurrency 100, pool 30
-    python benchmarks/dm_executor.py --seconds 5 --latency 0.005 --concurrency 100 --pool 30
+    python benchmarks/dm_executor.py --seconds 5 --repeat 5 --latency 0.005
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -49,30 +54,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 URL = "dm+dmAsync://SYSDBA:bench@127.0.0.1:5236"
+ROUND_TRIPS = ("execute", "executemany", "commit", "rollback", "ping")
 
 
-async def drive(database: Any, seconds: float, concurrency: int) -> int:
-    from sqlalchemy import text
-
-    statement = text("SELECT 1 FROM DUAL")
+async def drive(request: Any, seconds: float, concurrency: int) -> int:
     deadline = time.perf_counter() + seconds
     done = 0
 
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            async with database.connect() as connection:
-                await connection.execute(statement)
+            await request()
             done += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return done
 
 
-async def run(sized: bool, args: argparse.Namespace) -> tuple[float, int]:
+async def run(path: str, sized: bool, args: argparse.Namespace, double: Any) -> dict[str, float]:
+    """One timed run: req/s, executor threads, and driver round trips per request."""
+    from sqlalchemy import text
+
+    from dmitems.api.dependencies import store_parameter
     from dmitems.config import load_settings
     from dmitems.db import Database
     from dmitems.db.dm_compat import default_executor_size
+    from dmitems.db.schema import create_schema
+    from dmitems.schemas import ItemCreate
 
     settings = load_settings(
         flags={"database_url": URL, "database_pool_size": args.pool, "database_max_overflow": 0}
@@ -84,30 +92,43 @@ async def run(sized: bool, args: argparse.Namespace) -> tuple[float, int]:
             return None
 
         database.backend.prepare_loop = keep_upstream_executor  # type: ignore[method-assign]
-    original_options = database.backend.engine_options
-
-    def one_round_trip(settings: Any, is_async: bool) -> dict[str, Any]:
-        options = original_options(settings, is_async)
-        options["pool_reset_on_return"] = None  # the connection's own rollback remains
-        return options
-
-    database.backend.engine_options = one_round_trip  # type: ignore[method-assign]
     try:
+        await create_schema(database)
+        async with database.begin() as connection:  # the one row this benchmark reads
+            from dmitems.repository import AsyncItems
+
+            item = await AsyncItems(connection, database.backend, plain=True).create(
+                ItemCreate(name="dm_executor benchmark", price=1)
+            )
         await database.warm_up(args.pool)
         threads = default_executor_size(asyncio.get_running_loop())
-        await drive(database, min(0.5, args.seconds), args.concurrency)  # warm-up
+        reading = store_parameter(database, "async", transaction=False, writes=False)
+        select_one = text("SELECT 1 FROM DUAL")
+
+        async def api_read() -> None:
+            async with reading() as store:
+                await store.get(item["id"])
+
+        async def sqlalchemy_read() -> None:
+            async with database.connect() as connection:
+                await connection.execute(select_one)
+
+        request = api_read if path == "api" else sqlalchemy_read
+        await drive(request, min(0.5, args.seconds), args.concurrency)  # warm-up
+        calls_before = len(double.calls)
         started = time.perf_counter()
-        count = await drive(database, args.seconds, args.concurrency)
-        return count / (time.perf_counter() - started), threads
+        count = await drive(request, args.seconds, args.concurrency)
+        elapsed = time.perf_counter() - started
+        trips = sum(call.name in ROUND_TRIPS for call in double.calls[calls_before:])
+        return {"rate": count / elapsed, "threads": threads, "trips": trips / max(count, 1)}
     finally:
         await database.dispose()
-        # The backend object is shared: drop the per-run overrides.
+        # The backend object is shared: drop the per-run override.
         vars(database.backend).pop("prepare_loop", None)
-        vars(database.backend).pop("engine_options", None)
 
 
-def raw_driver(seconds: float, pool: int) -> float:
-    """Requests/s of ``pool`` threads on the raw driver double, two round trips each."""
+def raw_driver(seconds: float, pool: int, sql: str, arguments: list[Any]) -> float:
+    """Requests/s of ``pool`` threads on the raw driver double: the same read and rollback."""
     import threading
 
     import dmPython  # the double: installed() has put it first on sys.path
@@ -123,7 +144,7 @@ def raw_driver(seconds: float, pool: int) -> float:
         connection = connections[index]
         while time.perf_counter() < deadline:
             cursor = connection.cursor()
-            cursor.execute("SELECT 1 FROM DUAL")
+            cursor.execute(sql, arguments)
             cursor.fetchall()
             cursor.close()
             connection.rollback()
@@ -141,43 +162,75 @@ def raw_driver(seconds: float, pool: int) -> float:
     return rate
 
 
+def read_statement() -> tuple[str, list[Any]]:
+    """The API read as the DM dialect compiles it, for the raw-driver reference."""
+    from sqlalchemy import create_engine
+
+    from dmitems.db.dm_compat import apply
+    from dmitems.statements import get_item
+
+    apply()
+    statement, parameters = get_item(1)
+    compiled = statement.compile(dialect=create_engine("dm+dmPython://u:p@h:5236").dialect)
+    return compiled.string, [parameters[name] for name in compiled.positiontup or ()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--latency", type=float, default=0.005, help="seconds per round trip")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--pool", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (medians)")
     args = parser.parse_args()
 
     from tests.dm_driver_double import installed
 
-    bound = args.pool / (2 * args.latency)
     print(
         f"dm+dmAsync over the dmPython driver double: {args.latency * 1000:g} ms per round trip, "
-        f"concurrency {args.concurrency}, pool {args.pool}, {os.cpu_count()} CPUs"
+        f"concurrency {args.concurrency}, pool {args.pool}, {os.cpu_count()} CPUs, "
+        f"{args.repeat} runs each (medians)"
     )
-    print(f"pool-capacity bound: {args.pool} / (2 x {args.latency:g} s) = {bound:,.0f} req/s")
-    results = {}
+    kinds = (  # label, request path, sized executor, latency
+        ("upstream", "api", False, args.latency),
+        ("dmitems", "api", True, args.latency),
+        ("sqlalchemy", "sqlalchemy", True, args.latency),
+        ("ceiling", "api", True, 0.0001),
+    )
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in kinds}
+    raw: list[float] = []
     with installed() as double:
-        for label, sized, latency in (
-            ("upstream", False, args.latency),
-            ("dmitems", True, args.latency),
-            ("ceiling", True, 0.0001),
-        ):
-            double.configure(latency=latency)
-            rate, threads = asyncio.run(run(sized, args))
-            results[label] = rate
-            print(
-                f"{label:9} executor {threads:3d} threads, {latency * 1000:g} ms: "
-                f"{rate:8,.0f} req/s = {rate / bound:4.2f} x bound"
-            )
-        double.configure(latency=args.latency)
-        raw = raw_driver(args.seconds, args.pool)
-        print(f"raw       {args.pool:3d} threads on the driver, {args.latency * 1000:g} ms: "
-              f"{raw:8,.0f} req/s = {raw / bound:4.2f} x bound")
+        sql, arguments = read_statement()
+        for _ in range(args.repeat):
+            for label, path, sized, latency in kinds:
+                double.configure(latency=latency)
+                runs[label].append(asyncio.run(run(path, sized, args, double)))
+            double.configure(latency=args.latency)
+            with contextlib.suppress(Exception):
+                raw.append(raw_driver(args.seconds, args.pool, sql, arguments))
+    results = {label: statistics.median(r["rate"] for r in rs) for label, rs in runs.items()}
+    trips = {label: statistics.median(r["trips"] for r in rs) for label, rs in runs.items()}
+    bound = args.pool / (trips["dmitems"] * args.latency)
+    print(
+        f"pool-capacity bound: {args.pool} / ({trips['dmitems']:.2f} round trips x "
+        f"{args.latency:g} s) = {bound:,.0f} req/s"
+    )
+    for label, _path, _sized, latency in kinds:
+        rates = ", ".join(f"{r['rate']:,.0f}" for r in runs[label])
+        print(
+            f"{label:10} {int(runs[label][0]['threads']):3d} threads, {latency * 1000:g} ms, "
+            f"{trips[label]:.2f} round trips: {results[label]:8,.0f} req/s = "
+            f"{results[label] / bound:4.2f} x bound  [{rates}]"
+        )
+    raw_rate = statistics.median(raw)
+    print(
+        f"{'raw':10} {args.pool:3d} threads on the driver, {args.latency * 1000:g} ms: "
+        f"{raw_rate:8,.0f} req/s = {raw_rate / bound:4.2f} x bound  "
+        f"[{', '.join(f'{r:,.0f}' for r in raw)}]"
+    )
     limit = min(bound, results["ceiling"])
     print(f"dmitems / upstream: {results['dmitems'] / results['upstream']:.2f} x")
-    print(f"dmitems / raw driver: {results['dmitems'] / raw:.2f} x")
+    print(f"dmitems / raw driver: {results['dmitems'] / raw_rate:.2f} x")
     ratio = results["dmitems"] / limit
     verdict = "meets" if ratio >= 0.9 else "misses"
     print(

@@ -11,8 +11,9 @@ without building and dumping a pydantic model per row.
 Transactions: a route that runs one statement gets an autocommit connection
 where the driver supports it (PostgreSQL: the statement is its own
 transaction, so a create is exactly one round trip, with no BEGIN/COMMIT), and
-a read-only one on SQLite gets a connection outside any transaction (SQLite
-runs a lone SELECT in its own).  On those, the hot single-row statements run
+a read-only one on SQLite and DM gets a connection outside any transaction
+(SQLite runs a lone SELECT in its own; on DM the read, its fetch and the
+rollback that ends it run in one worker-thread call).  On those, the hot single-row statements run
 straight on the driver (:mod:`dmitems.db.direct`).  Everywhere else, and for
 routes that run several statements, the connection is inside ``begin()`` and
 commits when the operation returns, before the response is sent
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 # left out on purpose: with aiosqlite each switch is a hop to the driver thread,
 # which costs more than the COMMIT it saves.
 _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
-_DIRECT_READ_BACKENDS = frozenset({"sqlite"})
+# Backends whose one-statement reads run outside begin(): SQLite runs a lone SELECT in its own
+# transaction; on DM the direct read rolls its implicit transaction back in the same worker
+# call (dmitems.db.dm_compat.read_and_rollback).
+_DIRECT_READ_BACKENDS = frozenset({"sqlite", "dm"})
 
 
 class AsyncStore(AsyncItems):
@@ -97,7 +101,7 @@ def store_kind(
 
     * ``autocommit``: each statement is its own transaction (PostgreSQL single-statement
       routes, and batch creates, which are one statement there);
-    * ``direct-read``: a read-only route outside any transaction (SQLite);
+    * ``direct-read``: a read-only route outside any transaction (SQLite, DM);
     * ``transaction``: everything else, in ``begin()``, taking the write turn if it writes.
     """
     one_statement = not transaction or (bulk and backend.array_insert)

@@ -116,7 +116,7 @@ class _Plan:
 # (statement, parameter names, dialect key) -> plan, or None when not eligible.
 _PLANS: dict[tuple[Any, tuple[str, ...], str], _Plan | None] = {}
 _MAX_PLANS = 64
-_DRIVERS = {"asyncpg": "numeric_dollar", "aiosqlite": "qmark"}  # driver -> paramstyle it takes
+_DRIVERS = {"asyncpg": "numeric_dollar", "aiosqlite": "qmark", "dmasync": "qmark"}  # -> paramstyle
 
 
 def _plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -> _Plan | None:
@@ -149,9 +149,11 @@ def _compile_plan(statement: Any, parameters: Mapping[str, Any], dialect: Any) -
     ]
     usable = (
         _DRIVERS.get(dialect.driver) == dialect.paramstyle
-        # asyncpg decodes every column itself; on SQLite only reads, with SQLAlchemy's processors.
+        # asyncpg decodes every column itself; on SQLite and DM only reads, with SQLAlchemy's
+        # result processors.
         and (dialect.driver != "asyncpg" or not any(processors))
-        and (dialect.driver != "aiosqlite" or _sqlite_read(compiled))
+        and (dialect.driver == "asyncpg" or _reads_only(compiled))
+        and (dialect.driver != "aiosqlite" or _fast_sqlite())
         and set(positions) == set(parameters)
         and not getattr(compiled, "literal_execute_params", None)
         and not getattr(compiled, "post_compile_params", None)
@@ -214,6 +216,10 @@ class DirectExecutor:
         try:
             if sync.dialect.driver == "asyncpg":
                 rows: Any = await driver.fetch(plan.sql, *arguments)
+            elif sync.dialect.driver == "dmasync":
+                from dmitems.db.dm_compat import read_and_rollback
+
+                rows = await read_and_rollback(sync.connection.dbapi_connection, plan.sql, arguments)
             else:
                 rows = await _sqlite_rows(driver, plan.sql, arguments)
                 if rows is None:
@@ -254,6 +260,11 @@ class DirectExecutor:
                     state.startswith("08") or state in ("57P01", "57P02", "57P03")
                 ))
             )
+        else:
+            try:
+                broken = bool(self.connection.dialect.is_disconnect(error, None, None))
+            except Exception:  # noqa: BLE001 - an error the dialect cannot read is no disconnect
+                broken = False
         if broken:
             await self.connection.invalidate(error)
         return sa_exc.DBAPIError.instance(
@@ -261,11 +272,14 @@ class DirectExecutor:
         )
 
 
-def _sqlite_read(compiled: Any) -> bool:
+def _reads_only(compiled: Any) -> bool:
+    return not (compiled.isinsert or compiled.isupdate or compiled.isdelete)
+
+
+def _fast_sqlite() -> bool:
     from dmitems.db.aiosqlite_fast import fast_dbapi
 
-    writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
-    return not writes and fast_dbapi() is not None
+    return fast_dbapi() is not None
 
 
 async def _sqlite_rows(driver: Any, sql: str, arguments: list[Any]) -> list[Any] | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -31,6 +32,7 @@ import logging
 import os
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -597,6 +599,10 @@ def apply() -> list[str]:
                 done.append(key)
             elif not present:
                 log.debug("DM compat: %s not present in the installed packages", key)
+        if not _fixed(owner, "clean-rollback"):
+            _install_clean_rollback(dmasync)
+            _mark(owner, "clean-rollback")
+            log.debug("DM compat: a rollback right after dmitems' own read-and-rollback is skipped")
     return done
 
 
@@ -607,9 +613,147 @@ def report() -> list[Defect]:
     return list(defects.values())
 
 
+# -- not a defect: reads that end their own transaction -----------------------
+#
+# The API's one-statement reads run the statement, its fetch and the rollback
+# that ends the implicit transaction in one worker-thread call
+# (:func:`read_and_rollback`): two round trips, but one hand-over between the
+# loop and a thread instead of two.  The pool then returns the connection with
+# a rollback of its own, which would be a third round trip for a transaction
+# already ended.  The adapted connection skips exactly that one rollback: the
+# flag is set by the read's own rollback and cleared by any cursor opened
+# through SQLAlchemy, so any statement SQLAlchemy runs is rolled back as always.
+
+_CLEAN = "_dmitems_clean"
+
+
+def _install_clean_rollback(dmasync: Any) -> None:
+    connection_cls = dmasync.AsyncAdapt_dmasync_connection
+    rollback, cursor, ss_cursor = (
+        connection_cls.rollback, connection_cls.cursor, connection_cls.ss_cursor
+    )
+
+    def rollback_unless_clean(self: Any) -> None:
+        if self._connection.__dict__.pop(_CLEAN, False):
+            return
+        rollback(self)
+
+    def cursor_dirty(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._connection.__dict__.pop(_CLEAN, None)
+        return cursor(self, *args, **kwargs)
+
+    def ss_cursor_dirty(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._connection.__dict__.pop(_CLEAN, None)
+        return ss_cursor(self, *args, **kwargs)
+
+    connection_cls.rollback = rollback_unless_clean
+    connection_cls.cursor = cursor_dirty
+    connection_cls.ss_cursor = ss_cursor_dirty
+
+
+async def read_and_rollback(adapted: Any, sql: str, arguments: list[Any]) -> list[Any]:
+    """Run one read on a pooled dm+dmAsync connection and roll its transaction back, all in
+    one call on a worker thread of the loop's executor; the rows, fetched there.
+
+    ``adapted`` is SQLAlchemy's adapted dmAsync connection.  If the statement
+    fails, nothing is rolled back here: the pool's rollback on return does it.
+    A cancelled caller still waits for the call to finish, so the connection
+    never goes back to the pool while a thread uses it (see :class:`_WorkerCall`).
+    """
+    driver = adapted._connection
+    raw = driver.raw
+
+    def run() -> list[Any]:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, arguments)
+            rows = list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+        raw.rollback()
+        driver.__dict__[_CLEAN] = True
+        return rows
+
+    async with adapted._execute_mutex:
+        return await _WorkerCall(asyncio.get_running_loop(), run)  # type: ignore[no-any-return]
+
+
+class _WorkerCall:
+    """``fn()`` on a worker thread, awaited as a future whose thread wakes the task itself.
+
+    With ``run_in_executor`` a finished call reaches the waiting task in two
+    turns of the event loop (the executor's future sets an asyncio future, and
+    that future schedules the task); under load every turn is a wait for the
+    GIL.  This object speaks asyncio's future protocol (the one ``asyncio.isfuture``
+    checks): the task that awaits it registers its wake-up, the call is only
+    then handed to a worker thread, and the thread schedules that wake-up
+    directly (``call_soon_threadsafe``), one turn and two futures fewer.
+
+    It cannot be cancelled while the thread runs (``cancel`` says no): a
+    cancelled task is woken when the call is done, and asyncio then raises
+    CancelledError in it as usual.
+    """
+
+    __slots__ = ("_loop", "_fn", "_done", "_result", "_error", "_asyncio_future_blocking")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
+        self._loop = loop
+        self._fn = fn
+        self._done = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._asyncio_future_blocking = False
+
+    def __await__(self) -> Any:
+        self._asyncio_future_blocking = True
+        yield self  # to the task, which calls add_done_callback
+        return self.result()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def add_done_callback(self, callback: Callable[..., Any], *, context: Any = None) -> None:
+        loop, fn = self._loop, self._fn
+
+        def run() -> None:
+            try:
+                self._result = fn()
+            except BaseException as error:  # noqa: BLE001 - raised in the awaiting task
+                self._error = error
+            self._done = True
+            loop.call_soon_threadsafe(callback, self, context=context)
+
+        executor = _executors.get(loop)
+        if executor is None:  # not sized by dmitems: the loop's own default executor
+            loop.run_in_executor(None, run)
+        else:
+            executor.submit(run)
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+
 # -- executor sizing ------------------------------------------------------------
 
 _sizing: dict[str, Any] = {}
+# The default executor dmitems gave each running loop (read_and_rollback submits to it).
+_executors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, concurrent.futures.Executor] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def executor_threads(settings: Settings) -> int:
@@ -628,6 +772,11 @@ def default_executor_size(loop: asyncio.AbstractEventLoop) -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+def _remember_executor(loop: asyncio.AbstractEventLoop, executor: Any) -> None:
+    with contextlib.suppress(TypeError):  # a loop type without weak references: not remembered
+        _executors[loop] = executor
+
+
 def size_executor(settings: Settings, loop: asyncio.AbstractEventLoop | None = None) -> int:
     """Give the running loop a default executor of at least :func:`executor_threads`.
 
@@ -639,11 +788,14 @@ def size_executor(settings: Settings, loop: asyncio.AbstractEventLoop | None = N
     current = default_executor_size(loop)
     if current >= wanted and getattr(loop, "_default_executor", None) is not None:
         _sizing.update(threads=current, wanted=wanted, replaced=False)
+        _remember_executor(loop, loop._default_executor)  # type: ignore[attr-defined]
         return current
     old = getattr(loop, "_default_executor", None)
-    loop.set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(max_workers=wanted, thread_name_prefix="dmitems-dm")
+    executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=wanted, thread_name_prefix="dmitems-dm"
     )
+    loop.set_default_executor(executor)
+    _remember_executor(loop, executor)
     if old is not None:
         old.shutdown(wait=False)
     log.debug("DM compat: loop default executor sized %d -> %d threads", current, wanted)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dmitems.config import Settings
+from dmitems.db import closing
 from dmitems.db.base import Backend, first_line
 from dmitems.db.dm import DMBackend
 from dmitems.db.postgresql import PostgreSQLBackend
@@ -190,8 +191,12 @@ class Database:
         slots = await self._take_slot()
         try:
             with self.translate_errors():
-                async with engine.connect() as connection:
+                connection = await engine.connect()
+                try:
                     yield connection
+                finally:
+                    # Without a task when closing sends nothing (see dmitems.db.closing).
+                    await closing.close(connection)
         finally:
             slots.give()
 

@@ -1,0 +1,161 @@
+"""The API's direct read path on DM, over the dmPython DRIVER DOUBLE (no DM server can run here).
+
+A one-statement read runs its statement, fetch and rollback in one worker-thread
+call (dmitems.db.dm_compat.read_and_rollback), and the pool does not roll back
+a second time.  The real dmAsync and dmSQLAlchemy run on top of the double.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from tests.dm_driver_double import installed
+
+DM_URL = "dm+dmAsync://SYSDBA:Direct_pw1@127.0.0.1:5236"
+
+
+@pytest.fixture
+def double() -> Iterator[Any]:
+    with installed() as module:
+        yield module
+
+
+@pytest.fixture
+async def database(double: Any) -> AsyncIterator[Any]:
+    from dmitems.config import load_settings
+    from dmitems.db import Database
+    from dmitems.db.schema import create_schema
+
+    database = Database(load_settings(flags={"database_url": DM_URL, "database_pool_size": 1}))
+    await create_schema(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _create(database: Any, name: str = "机械键盘") -> dict[str, Any]:
+    from dmitems.repository import AsyncItems
+    from dmitems.schemas import ItemCreate
+
+    async with database.begin() as connection:
+        item = AsyncItems(connection, database.backend, plain=True)
+        return await item.create(ItemCreate(name=name, price=199))  # type: ignore[no-any-return]
+
+
+def _reading(database: Any) -> Any:
+    """The store a read-only one-statement API route gets (GET /items/{id}, GET /items)."""
+    from dmitems.api.dependencies import store_parameter
+
+    return store_parameter(database, "async", transaction=False, writes=False)
+
+
+def _trips(double: Any) -> list[tuple[str, str]]:
+    return [
+        (call.name, (call.statement or "").split(" ", 1)[0].upper())
+        for call in double.calls
+        if call.name in ("execute", "executemany", "commit", "rollback", "ping")
+    ]
+
+
+async def test_a_read_is_one_worker_call_with_its_rollback(double: Any, database: Any) -> None:
+    from sqlalchemy import text
+
+    from dmitems.repository import AsyncItems
+
+    created = await _create(database)
+    double.calls.clear()
+    async with _reading(database)() as store:
+        assert store.direct
+        got = await store.get(created["id"])
+    # The read and its rollback, and nothing else: the pool did not roll back again.
+    assert _trips(double) == [("execute", "SELECT"), ("rollback", "")]
+    execute, rollback = (call for call in double.calls if call.name in ("execute", "rollback"))
+    assert execute.thread_id == rollback.thread_id  # one worker call
+    assert execute.thread_id != threading.get_ident() and not execute.on_loop_thread
+    async with database.connect() as connection:
+        assert got == await AsyncItems(connection, database.backend, plain=True).get(created["id"])
+
+    # The next statement through SQLAlchemy on the same pooled connection is rolled back as usual.
+    double.calls.clear()
+    async with database.connect() as connection:
+        await connection.execute(text("SELECT 1 FROM DUAL"))
+    assert _trips(double) == [("execute", "SELECT"), ("rollback", "")]
+
+
+async def test_a_filtered_page_goes_through_sqlalchemy_and_is_rolled_back(
+    double: Any, database: Any
+) -> None:
+    await _create(database, "键盘")
+    await _create(database, "鼠标")
+    double.calls.clear()
+    async with _reading(database)() as store:
+        page = await store.list(0, 10, name_contains="键")
+    assert [item["name"] for item in page] == ["键盘"]
+    trips = _trips(double)
+    assert trips[-1] == ("rollback", "") and trips.count(("rollback", "")) == 1
+    assert all(name == "execute" for name, _ in trips[:-1])
+
+
+@pytest.mark.parametrize(
+    ("code", "error_name", "dropped"),
+    [(-70019, "ConnectionLost", True), (-6403, "DatabaseUnavailable", False)],
+)
+async def test_a_failed_read_maps_its_error_and_drops_a_lost_connection(
+    double: Any, database: Any, code: int, error_name: str, dropped: bool
+) -> None:
+    from dmitems import errors
+
+    created = await _create(database)
+    await database.warm_up(1)
+    engine = await database.async_engine()
+    double.calls.clear()
+    double.fail_next("execute", code, f"simulated failure {code}")
+    with pytest.raises(errors.DmitemsError) as caught:
+        async with _reading(database)() as store:
+            await store.get(created["id"])
+    assert type(caught.value).__name__ == error_name
+    assert str(code) in caught.value.message
+    closed = [call for call in double.calls if call.name == "close"]
+    assert bool(closed) is dropped
+    if not dropped:
+        # Not rolled back in the failed call: the pool rolls back on return, as always.
+        assert _trips(double)[-1] == ("rollback", "")
+        assert engine.sync_engine.pool.checkedin() == 1
+    async with _reading(database)() as store:  # the pool is usable afterwards
+        assert (await store.get(created["id"]))["id"] == created["id"]
+
+
+async def test_a_cancelled_read_returns_its_connection_only_when_the_call_is_done(
+    double: Any, database: Any
+) -> None:
+    created = await _create(database)
+    await database.warm_up(1)
+    engine = await database.async_engine()
+    double.configure(latency=0.15)
+    reached_driver = asyncio.Event()
+
+    async def read() -> None:
+        async with _reading(database)() as store:
+            reached_driver.set()
+            await store.get(created["id"])
+
+    double.calls.clear()
+    task = asyncio.create_task(read())
+    await reached_driver.wait()
+    await asyncio.sleep(0.05)  # the worker is inside the driver's execute now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The task ended only after the worker's execute and rollback were done (the double
+    # records a call when it returns): the connection was never shared.
+    assert [name for name, _ in _trips(double)] == ["execute", "rollback"]
+    assert engine.sync_engine.pool.checkedin() == 1
+    double.configure(latency=0)
+    async with _reading(database)() as store:
+        assert (await store.get(created["id"]))["id"] == created["id"]
