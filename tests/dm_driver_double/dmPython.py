@@ -38,6 +38,7 @@ Configure with :func:`configure` or the environment (read at import):
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import sqlite3
@@ -290,9 +291,14 @@ sqlite3.register_converter("DATETIME", _parse_datetime)
 sqlite3.register_converter("TIMESTAMP", _parse_datetime)
 
 
+@functools.lru_cache(maxsize=512)
+def _normalized(statement: str) -> str:
+    return " ".join(statement.split()).upper().rstrip(";")
+
+
 def _canned(statement: str, parameters: Any) -> list[tuple[Any, ...]] | None:
     """Rows for the system queries DM drivers and dmitems send, or None."""
-    text = " ".join(statement.split()).upper().rstrip(";")
+    text = _normalized(statement)
     if "FROM V$INSTANCE" in text:
         return [("NORMAL",)]
     if "SET_SESSION_IDENTITY_CHECK" in text:
@@ -336,20 +342,33 @@ _RETURNING_INTO = re.compile(r"\s+RETURNING .+ INTO \?(, ?\?)*\s*$", re.IGNORECA
 
 def _to_sqlite(statement: str, parameters: list[Any]) -> tuple[str, list[Any], int]:
     """The SQLite form of a DM statement; also how many trailing out-binds were dropped."""
+    sql, swap_paging, out_binds = _sqlite_form(statement)
+    if swap_paging:
+        parameters = parameters[:-2] + [parameters[-1], parameters[-2]]
+    return sql, parameters, out_binds
+
+
+# A C driver does its per-statement work in microseconds, mostly without the GIL; the
+# double's regular expressions would cost tens of microseconds under it on every call,
+# so each statement's translation is worked out once.
+@functools.lru_cache(maxsize=512)
+def _sqlite_form(statement: str) -> tuple[str, bool, int]:
+    """(SQLite SQL, whether the two paging binds swap places, trailing out-binds dropped)."""
     out_binds = 0
+    swap_paging = False
     sql = statement.strip().rstrip(";")
     sql = _IDENTITY.sub("INTEGER NOT NULL", sql)
     sql = _VARCHAR_CHAR.sub(lambda m: f"VARCHAR({m.group(1)})", sql)
     if _OFFSET_FETCH.search(sql):
         sql = _OFFSET_FETCH.sub(" LIMIT ? OFFSET ?", sql)
-        parameters = parameters[:-2] + [parameters[-1], parameters[-2]]
+        swap_paging = True
     elif _FETCH.search(sql):
         sql = _FETCH.sub(" LIMIT ?", sql)
     match = _RETURNING_INTO.search(sql)
     if match:
         out_binds = match.group(0).count("?")
         sql = sql[: match.start()]
-    return sql, parameters, out_binds
+    return sql, swap_paging, out_binds
 
 
 _COLUMN_LIMIT = re.compile(r"\b(\w+) VARCHAR\((\d+)\)", re.IGNORECASE)
