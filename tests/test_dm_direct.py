@@ -159,3 +159,36 @@ async def test_a_cancelled_read_returns_its_connection_only_when_the_call_is_don
     double.configure(latency=0)
     async with _reading(database)() as store:
         assert (await store.get(created["id"]))["id"] == created["id"]
+
+
+async def test_a_worker_call_on_a_loop_dmitems_did_not_size_uses_its_own_executor() -> None:
+    from dmitems.db import dm_compat
+
+    loop = asyncio.get_running_loop()
+    dm_compat._executors.pop(loop, None)
+    ran_on: list[int] = []
+
+    def work() -> int:
+        ran_on.append(threading.get_ident())
+        return 5
+
+    assert await dm_compat._WorkerCall(loop, work) == 5
+    assert ran_on and ran_on[0] != threading.get_ident()
+    with pytest.raises(ZeroDivisionError):  # the thread's error is raised in the awaiting task
+        await dm_compat._WorkerCall(loop, lambda: 1 // 0)
+
+
+async def test_a_worker_call_that_cannot_start_raises_in_its_task() -> None:
+    import concurrent.futures
+
+    from dmitems.db import dm_compat
+
+    loop = asyncio.get_running_loop()
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    executor.shutdown()
+    dm_compat._remember_executor(loop, executor)
+    try:
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await asyncio.wait_for(dm_compat._WorkerCall(loop, lambda: 1), timeout=5)
+    finally:
+        dm_compat._executors.pop(loop, None)

@@ -34,7 +34,7 @@ async def close(connection: AsyncConnection) -> None:
         pending = closing.send(None)
     except StopIteration:
         return
-    task = asyncio.ensure_future(_resume(closing, pending))
+    task = asyncio.ensure_future(_finish(closing, pending))
     cancelled: BaseException | None = None
     while not task.done():
         try:
@@ -46,6 +46,10 @@ async def close(connection: AsyncConnection) -> None:
     task.result()
     if cancelled is not None:
         raise cancelled
+
+
+async def _finish(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Any:
+    return await _resume(coroutine, pending)
 
 
 @types.coroutine

@@ -723,11 +723,17 @@ class _WorkerCall:
             self._done = True
             loop.call_soon_threadsafe(callback, self, context=context)
 
-        executor = _executors.get(loop)
-        if executor is None:  # not sized by dmitems: the loop's own default executor
-            loop.run_in_executor(None, run)
-        else:
-            executor.submit(run)
+        try:
+            executor = _executors.get(loop)
+            if executor is None:  # not sized by dmitems: the loop's own default executor
+                loop.run_in_executor(None, run)
+            else:
+                executor.submit(run)
+        except BaseException as error:  # noqa: BLE001 - e.g. the executor is shut down
+            # Raised here it would escape the task's step and leave the task waiting forever.
+            self._error = error
+            self._done = True
+            loop.call_soon(callback, self, context=context)
 
     def cancel(self, msg: Any = None) -> bool:
         return False
