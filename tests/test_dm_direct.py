@@ -186,9 +186,47 @@ async def test_a_worker_call_that_cannot_start_raises_in_its_task() -> None:
     loop = asyncio.get_running_loop()
     executor = concurrent.futures.ThreadPoolExecutor(1)
     executor.shutdown()
+    original = loop._default_executor  # type: ignore[attr-defined]
+    loop.set_default_executor(executor)
     dm_compat._remember_executor(loop, executor)
+
+    async def awaiting() -> Any:
+        return await dm_compat._WorkerCall(loop, lambda: 1)
+
     try:
-        with pytest.raises(RuntimeError, match="shutdown"):
-            await asyncio.wait_for(dm_compat._WorkerCall(loop, lambda: 1), timeout=5)
+        task = asyncio.create_task(awaiting())  # awaited by a task, as the read path does
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done, "the task was left waiting forever"
+        assert isinstance(task.exception(), RuntimeError)
     finally:
         dm_compat._executors.pop(loop, None)
+        loop._default_executor = original  # type: ignore[attr-defined]
+
+
+async def test_a_worker_call_runs_once_however_it_is_awaited() -> None:
+    from dmitems.db import dm_compat
+
+    loop = asyncio.get_running_loop()
+    runs: list[int] = []
+    call = dm_compat._WorkerCall(loop, lambda: runs.append(1) or len(runs))
+    assert await asyncio.gather(call, call) == [1, 1]
+    assert await call == 1 and await asyncio.wait_for(call, timeout=5) == 1
+    done, _ = await asyncio.wait({call})
+    assert done == {call} and runs == [1]
+
+
+async def test_a_failed_read_after_a_good_one_is_still_rolled_back(
+    double: Any, database: Any
+) -> None:
+    from dmitems import errors
+
+    created = await _create(database)
+    double.calls.clear()
+    with pytest.raises(errors.DmitemsError):
+        async with _reading(database)() as store:
+            await store.get(created["id"])  # ends its transaction: the connection is clean
+            double.fail_next("execute", -6403, "simulated lock timeout")
+            await store.get(created["id"])  # fails after its execute began
+    # The pool still rolled back the failed read's transaction on return.
+    assert _trips(double) == [("execute", "SELECT"), ("rollback", ""), ("execute", "SELECT"),
+                              ("rollback", "")]

@@ -11,9 +11,11 @@ where a returned connection waits before the next request can take it.
 
 :func:`close` starts closing inline.  If that finishes without waiting for
 anything, there is nothing to protect and it is done.  If it does wait (a
-rollback on the server), the rest of the close runs exactly as SQLAlchemy
-runs it: in a task of its own, which a cancellation of the caller does not
-stop, and the caller's cancellation is re-raised once the close is complete.
+rollback on the server), the rest of the close runs as SQLAlchemy runs it: in
+a task of its own, which a cancellation of the caller does not stop, and the
+caller's cancellation is re-raised once the close is complete.  (Unlike
+SQLAlchemy's, the first step runs in the caller's context variables rather
+than a copy; nothing in closing reads them.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hot single statements run straight on the async driver (asyncpg, aiosqlite).
+"""Hot single statements run straight on the async driver (asyncpg, aiosqlite, dmAsync).
 
 SQLAlchemy's execution path (an execution context, the adapted cursor, a
 greenlet hop, a ``CursorResult``) costs about 50 µs of CPU per statement, more
@@ -18,19 +18,24 @@ instead, when all of these hold:
   beyond its own bind processors (applied here): no Python-side defaults, no
   post-compile parameters; on
   asyncpg no result processors either (it decodes every column itself); on
-  SQLite only reads, with SQLAlchemy's own result processors applied
-  (timestamps are text there), and only with dmitems' aiosqlite adapter;
+  SQLite and DM only reads, with SQLAlchemy's own result processors applied
+  (timestamps are text on SQLite), and on SQLite only with dmitems' aiosqlite
+  adapter;
 * the connection is used outside a transaction (the API's single-statement
   routes): asyncpg then runs the statement as its own transaction, exactly as
   SQLAlchemy's autocommit mode would; SQLite runs a read outside a transaction
-  on its own, as it does for SQLAlchemy.
+  on its own, as it does for SQLAlchemy; on DM the read, its fetch and the
+  rollback that ends its implicit transaction run in one worker-thread call
+  (:func:`dmitems.db.dm_compat.read_and_rollback`).
 
 Everything else returns ``None`` and goes through SQLAlchemy as before.  Driver
 errors come out as SQLAlchemy's ``DBAPIError`` with the driver's exception as
 ``orig``, as they would through SQLAlchemy, so the same error mapping applies;
 a connection the driver reports broken is invalidated in the pool.  A query
-cancelled mid-flight (the client went away) needs nothing: asyncpg cancels it
-on the server and the connection is usable again (tests/test_direct.py).
+cancelled mid-flight (the client went away) needs nothing on PostgreSQL:
+asyncpg cancels it on the server and the connection is usable again
+(tests/test_direct.py).  On DM the cancelled request waits for its worker
+call to finish before the connection goes back (tests/test_dm_direct.py).
 """
 
 from __future__ import annotations
@@ -176,8 +181,10 @@ class DirectExecutor:
     begins a transaction.  ``autocommit=True`` (PostgreSQL): statements through
     SQLAlchemy run in its ``AUTOCOMMIT`` mode, switched on before the first,
     and asyncpg autocommits each statement it runs outside a transaction.
-    ``autocommit=False`` (SQLite, read-only routes): SQLite runs a read
-    outside a transaction on its own, and SQLAlchemy's reads begin none.
+    ``autocommit=False`` (SQLite and DM, read-only routes): SQLite runs a read
+    outside a transaction on its own, and SQLAlchemy's reads begin none there;
+    on DM a direct read ends its own transaction, and a statement that falls
+    back to SQLAlchemy begins one, which the pool's rollback on return ends.
     """
 
     def __init__(self, connection: AsyncConnection, *, autocommit: bool) -> None:
@@ -260,7 +267,7 @@ class DirectExecutor:
                     state.startswith("08") or state in ("57P01", "57P02", "57P03")
                 ))
             )
-        else:
+        elif self.connection.dialect.driver == "dmasync":  # the dialect knows DM's codes
             try:
                 broken = bool(self.connection.dialect.is_disconnect(error, None, None))
             except Exception:  # noqa: BLE001 - an error the dialect cannot read is no disconnect

@@ -664,6 +664,9 @@ async def read_and_rollback(adapted: Any, sql: str, arguments: list[Any]) -> lis
     raw = driver.raw
 
     def run() -> list[Any]:
+        # Clean only once this read's own rollback is done: if it fails on the way, the
+        # pool's rollback on return must run, whatever an earlier read on this checkout did.
+        driver.__dict__.pop(_CLEAN, None)
         cursor = raw.cursor()
         try:
             cursor.execute(sql, arguments)
@@ -685,55 +688,86 @@ class _WorkerCall:
     turns of the event loop (the executor's future sets an asyncio future, and
     that future schedules the task); under load every turn is a wait for the
     GIL.  This object speaks asyncio's future protocol (the one ``asyncio.isfuture``
-    checks): the task that awaits it registers its wake-up, the call is only
-    then handed to a worker thread, and the thread schedules that wake-up
-    directly (``call_soon_threadsafe``), one turn and two futures fewer.
+    checks, so ``gather``, ``wait``, ``wait_for`` and ``shield`` take it too):
+    the call is handed to a worker thread when the first waiter registers, runs
+    once, and the thread schedules the waiters' wake-ups directly
+    (``call_soon_threadsafe``): one turn and two futures fewer.
 
     It cannot be cancelled while the thread runs (``cancel`` says no): a
     cancelled task is woken when the call is done, and asyncio then raises
     CancelledError in it as usual.
     """
 
-    __slots__ = ("_loop", "_fn", "_done", "_result", "_error", "_asyncio_future_blocking")
+    __slots__ = (
+        "_loop", "_fn", "_lock", "_started", "_done", "_result", "_error", "_callbacks",
+        "_asyncio_future_blocking",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
         self._loop = loop
         self._fn = fn
+        self._lock = threading.Lock()  # between the loop (waiters) and the thread (finish)
+        self._started = False
         self._done = False
         self._result: Any = None
         self._error: BaseException | None = None
+        self._callbacks: list[tuple[Callable[..., Any], Any]] = []
         self._asyncio_future_blocking = False
 
     def __await__(self) -> Any:
-        self._asyncio_future_blocking = True
-        yield self  # to the task, which calls add_done_callback
+        if not self._done:
+            self._asyncio_future_blocking = True
+            yield self  # to the task, which calls add_done_callback
         return self.result()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
     def add_done_callback(self, callback: Callable[..., Any], *, context: Any = None) -> None:
-        loop, fn = self._loop, self._fn
+        with self._lock:
+            done = self._done
+            if not done:
+                self._callbacks.append((callback, context))
+            start = not done and not self._started
+            self._started = True
+        if done:
+            self._loop.call_soon(callback, self, context=context)
+        elif start:
+            self._start()
 
-        def run() -> None:
-            try:
-                self._result = fn()
-            except BaseException as error:  # noqa: BLE001 - raised in the awaiting task
-                self._error = error
-            self._done = True
-            loop.call_soon_threadsafe(callback, self, context=context)
+    def remove_done_callback(self, callback: Callable[..., Any]) -> int:
+        with self._lock:
+            kept = [(cb, ctx) for cb, ctx in self._callbacks if cb != callback]
+            removed = len(self._callbacks) - len(kept)
+            self._callbacks = kept
+        return removed
 
+    def _start(self) -> None:
+        loop = self._loop
         try:
             executor = _executors.get(loop)
-            if executor is None:  # not sized by dmitems: the loop's own default executor
-                loop.run_in_executor(None, run)
+            if executor is None or getattr(loop, "_default_executor", None) is not executor:
+                loop.run_in_executor(None, self._run)  # not (or no longer) dmitems' executor
             else:
-                executor.submit(run)
+                executor.submit(self._run)
         except BaseException as error:  # noqa: BLE001 - e.g. the executor is shut down
             # Raised here it would escape the task's step and leave the task waiting forever.
-            self._error = error
-            self._done = True
-            loop.call_soon(callback, self, context=context)
+            self._finish(None, error, loop.call_soon)
+
+    def _run(self) -> None:
+        """On the worker thread."""
+        try:
+            result, error = self._fn(), None
+        except BaseException as failure:  # noqa: BLE001 - raised in the awaiting task
+            result, error = None, failure
+        self._finish(result, error, self._loop.call_soon_threadsafe)
+
+    def _finish(self, result: Any, error: BaseException | None, schedule: Any) -> None:
+        with self._lock:
+            self._result, self._error, self._done = result, error, True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback, context in callbacks:
+            schedule(callback, self, context=context)
 
     def cancel(self, msg: Any = None) -> bool:
         return False
@@ -745,11 +779,15 @@ class _WorkerCall:
         return self._done
 
     def result(self) -> Any:
+        if not self._done:
+            raise asyncio.InvalidStateError("the worker call is not done")
         if self._error is not None:
             raise self._error
         return self._result
 
     def exception(self) -> BaseException | None:
+        if not self._done:
+            raise asyncio.InvalidStateError("the worker call is not done")
         return self._error
 
 
