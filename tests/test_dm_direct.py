@@ -230,3 +230,41 @@ async def test_a_failed_read_after_a_good_one_is_still_rolled_back(
     # The pool still rolled back the failed read's transaction on return.
     assert _trips(double) == [("execute", "SELECT"), ("rollback", ""), ("execute", "SELECT"),
                               ("rollback", "")]
+
+
+@pytest.mark.filterwarnings("ignore:.*httpx2.*")
+def test_the_api_reads_over_dm_take_the_direct_path(double: Any) -> None:
+    """The real app (lifespan running) on dm+dmAsync over the driver double."""
+    from fastapi.testclient import TestClient
+
+    from dmitems.api import create_app
+    from dmitems.config import load_settings
+    from dmitems.db import Database
+    from dmitems.db.schema import create_schema
+
+    settings = load_settings(
+        flags={"database_url": DM_URL, "server_mode": "async", "database_pool_size": 2}
+    )
+
+    async def schema() -> None:
+        database = Database(settings)
+        try:
+            await create_schema(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(schema())
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        created = client.post("/items", json={"name": "机械键盘", "price": 199})
+        assert created.status_code == 201, created.text
+        item = created.json()
+        double.calls.clear()
+        got = client.get(f"/items/{item['id']}")
+        assert got.status_code == 200 and got.json() == item
+        assert _trips(double) == [("execute", "SELECT"), ("rollback", "")]
+        assert all(not call.on_loop_thread for call in double.calls)
+        page = client.get("/items", params={"limit": 10, "total": "false"})
+        assert page.status_code == 200 and page.json()["items"] == [item]
+        missing = client.get(f"/items/{item['id'] + 1000}")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
