@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
 import sys
@@ -80,6 +79,7 @@ async def run(path: str, sized: bool, args: argparse.Namespace, double: Any) -> 
     from dmitems.db import Database
     from dmitems.db.dm_compat import default_executor_size
     from dmitems.db.schema import create_schema
+    from dmitems.repository import AsyncItems
     from dmitems.schemas import ItemCreate
 
     settings = load_settings(
@@ -95,8 +95,6 @@ async def run(path: str, sized: bool, args: argparse.Namespace, double: Any) -> 
     try:
         await create_schema(database)
         async with database.begin() as connection:  # the one row this benchmark reads
-            from dmitems.repository import AsyncItems
-
             item = await AsyncItems(connection, database.backend, plain=True).create(
                 ItemCreate(name="dm_executor benchmark", price=1)
             )
@@ -206,8 +204,7 @@ def main() -> None:
                 double.configure(latency=latency)
                 runs[label].append(asyncio.run(run(path, sized, args, double)))
             double.configure(latency=args.latency)
-            with contextlib.suppress(Exception):
-                raw.append(raw_driver(args.seconds, args.pool, sql, arguments))
+            raw.append(raw_driver(args.seconds, args.pool, sql, arguments))
     results = {label: statistics.median(r["rate"] for r in rs) for label, rs in runs.items()}
     trips = {label: statistics.median(r["trips"] for r in rs) for label, rs in runs.items()}
     bound = args.pool / (trips["dmitems"] * args.latency)
