@@ -13,11 +13,11 @@ where the driver supports it (PostgreSQL: the statement is its own
 transaction, so a create is exactly one round trip, with no BEGIN/COMMIT), and
 a read-only one on SQLite and DM gets a connection outside any transaction
 (SQLite runs a lone SELECT in its own; on DM the read, its fetch and the
-rollback that ends it run in one worker-thread call).  On those, the hot single-row statements run
-straight on the driver (:mod:`dmitems.db.direct`).  Everywhere else, and for
-routes that run several statements, the connection is inside ``begin()`` and
-commits when the operation returns, before the response is sent
-(``scope="function"``).
+rollback that ends it run in one worker-thread call).  On those, the hot
+single-row statements run straight on the driver (:mod:`dmitems.db.direct`).
+Everywhere else, and for routes that run several statements, the connection
+is inside ``begin()`` and commits when the operation returns, before the
+response is sent (``scope="function"``).
 """
 
 from __future__ import annotations

@@ -226,7 +226,8 @@ class DirectExecutor:
             elif sync.dialect.driver == "dmasync":
                 from dmitems.db.dm_compat import read_and_rollback
 
-                rows = await read_and_rollback(sync.connection.dbapi_connection, plan.sql, arguments)
+                adapted = sync.connection.dbapi_connection
+                rows = await read_and_rollback(adapted, plan.sql, arguments)
             else:
                 rows = await _sqlite_rows(driver, plan.sql, arguments)
                 if rows is None:
