@@ -890,17 +890,9 @@ async def _commit(transaction: Any) -> bool:
     rows that stay.  So the commit runs to its end, the caller counts it, and
     only then stops.
     """
-    commit = asyncio.ensure_future(transaction.commit())
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(commit)
-        except asyncio.CancelledError:
-            if commit.done():
-                raise
-            cancelled = True
-        else:
-            return cancelled
+    from dmitems.db.closing import see_through
+
+    return await see_through(asyncio.ensure_future(transaction.commit())) is not None
 
 
 class _InvalidRecords(ValidationFailed):

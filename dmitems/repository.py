@@ -196,8 +196,9 @@ class ItemOperations:
         (``unnest``).  Elsewhere with RETURNING it is one executemany that
         SQLAlchemy batches into multi-row INSERT ... RETURNING statements
         ("insertmanyvalues").  Where the dialect cannot promise RETURNING's order
-        (SQLite), the rows come back unordered and are lined up with the input here.  Without RETURNING (DM),
-        each row is inserted and read back in the same transaction.
+        (SQLite), the rows come back unordered and are lined up with the input
+        here.  Without RETURNING (DM), each row is inserted and read back in the
+        same transaction.
         """
         if not rows:
             return []

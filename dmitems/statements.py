@@ -7,8 +7,8 @@ statement and its cache key costs 30-45 µs, more than running it on SQLite.
 
 The sync and async executors in :mod:`dmitems.repository` run exactly these
 statements, so both paths send identical SQL.  The cached ones carry the
-``dmitems_direct`` execution option: on an autocommit PostgreSQL connection
-they may run straight on asyncpg (see :mod:`dmitems.db.direct`).
+``dmitems_direct`` execution option: on the API's one-statement routes they
+may run straight on the driver (see :mod:`dmitems.db.direct`).
 """
 
 from __future__ import annotations

@@ -165,7 +165,6 @@ async def test_a_worker_call_on_a_loop_dmitems_did_not_size_uses_its_own_executo
     from dmitems.db import dm_compat
 
     loop = asyncio.get_running_loop()
-    dm_compat._executors.pop(loop, None)
     ran_on: list[int] = []
 
     def work() -> int:
@@ -188,7 +187,6 @@ async def test_a_worker_call_that_cannot_start_raises_in_its_task() -> None:
     executor.shutdown()
     original = loop._default_executor  # type: ignore[attr-defined]
     loop.set_default_executor(executor)
-    dm_compat._remember_executor(loop, executor)
 
     async def awaiting() -> Any:
         return await dm_compat._WorkerCall(loop, lambda: 1)
@@ -199,7 +197,6 @@ async def test_a_worker_call_that_cannot_start_raises_in_its_task() -> None:
         assert task in done, "the task was left waiting forever"
         assert isinstance(task.exception(), RuntimeError)
     finally:
-        dm_compat._executors.pop(loop, None)
         loop._default_executor = original  # type: ignore[attr-defined]
 
 

@@ -36,18 +36,27 @@ async def close(connection: AsyncConnection) -> None:
         pending = closing.send(None)
     except StopIteration:
         return
-    task = asyncio.ensure_future(_finish(closing, pending))
-    cancelled: BaseException | None = None
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError as error:
-            if task.done():
-                raise
-            cancelled = error  # finish closing first
-    task.result()
+    cancelled = await see_through(asyncio.ensure_future(_finish(closing, pending)))
     if cancelled is not None:
         raise cancelled
+
+
+async def see_through(future: asyncio.Future[Any]) -> asyncio.CancelledError | None:
+    """Wait until ``future`` is done even if the caller is cancelled meanwhile.
+
+    Returns the caller's cancellation, if one came, for the caller to raise once
+    it has done its part; raises what ``future`` raised.
+    """
+    cancelled = None
+    while True:
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError as error:
+            if future.done():
+                raise
+            cancelled = error
+        else:
+            return cancelled
 
 
 async def _finish(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Any:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -32,7 +31,6 @@ import logging
 import os
 import threading
 import types
-import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -629,26 +627,22 @@ _CLEAN = "_dmitems_clean"
 
 def _install_clean_rollback(dmasync: Any) -> None:
     connection_cls = dmasync.AsyncAdapt_dmasync_connection
-    rollback, cursor, ss_cursor = (
-        connection_cls.rollback, connection_cls.cursor, connection_cls.ss_cursor
-    )
+    rollback = connection_cls.rollback
 
     def rollback_unless_clean(self: Any) -> None:
-        if self._connection.__dict__.pop(_CLEAN, False):
-            return
-        rollback(self)
+        if not self._connection.__dict__.pop(_CLEAN, False):
+            rollback(self)
 
-    def cursor_dirty(self: Any, *args: Any, **kwargs: Any) -> Any:
-        self._connection.__dict__.pop(_CLEAN, None)
-        return cursor(self, *args, **kwargs)
+    def clearing(open_cursor: Callable[..., Any]) -> Callable[..., Any]:
+        def opened_by_sqlalchemy(self: Any, *args: Any, **kwargs: Any) -> Any:
+            self._connection.__dict__.pop(_CLEAN, None)
+            return open_cursor(self, *args, **kwargs)
 
-    def ss_cursor_dirty(self: Any, *args: Any, **kwargs: Any) -> Any:
-        self._connection.__dict__.pop(_CLEAN, None)
-        return ss_cursor(self, *args, **kwargs)
+        return opened_by_sqlalchemy
 
     connection_cls.rollback = rollback_unless_clean
-    connection_cls.cursor = cursor_dirty
-    connection_cls.ss_cursor = ss_cursor_dirty
+    connection_cls.cursor = clearing(connection_cls.cursor)
+    connection_cls.ss_cursor = clearing(connection_cls.ss_cursor)
 
 
 async def read_and_rollback(adapted: Any, sql: str, arguments: list[Any]) -> list[Any]:
@@ -745,9 +739,10 @@ class _WorkerCall:
     def _start(self) -> None:
         loop = self._loop
         try:
-            executor = _executors.get(loop)
-            if executor is None or getattr(loop, "_default_executor", None) is not executor:
-                loop.run_in_executor(None, self._run)  # not (or no longer) dmitems' executor
+            # The loop's default executor (dmitems sizes it), without run_in_executor's futures.
+            executor = getattr(loop, "_default_executor", None)
+            if executor is None:
+                loop.run_in_executor(None, self._run)  # creates it
             else:
                 executor.submit(self._run)
         except BaseException as error:  # noqa: BLE001 - e.g. the executor is shut down
@@ -794,10 +789,6 @@ class _WorkerCall:
 # -- executor sizing ------------------------------------------------------------
 
 _sizing: dict[str, Any] = {}
-# The default executor dmitems gave each running loop (read_and_rollback submits to it).
-_executors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, concurrent.futures.Executor] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def executor_threads(settings: Settings) -> int:
@@ -816,11 +807,6 @@ def default_executor_size(loop: asyncio.AbstractEventLoop) -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
-def _remember_executor(loop: asyncio.AbstractEventLoop, executor: Any) -> None:
-    with contextlib.suppress(TypeError):  # a loop type without weak references: not remembered
-        _executors[loop] = executor
-
-
 def size_executor(settings: Settings, loop: asyncio.AbstractEventLoop | None = None) -> int:
     """Give the running loop a default executor of at least :func:`executor_threads`.
 
@@ -832,14 +818,11 @@ def size_executor(settings: Settings, loop: asyncio.AbstractEventLoop | None = N
     current = default_executor_size(loop)
     if current >= wanted and getattr(loop, "_default_executor", None) is not None:
         _sizing.update(threads=current, wanted=wanted, replaced=False)
-        _remember_executor(loop, loop._default_executor)  # type: ignore[attr-defined]
         return current
     old = getattr(loop, "_default_executor", None)
-    executor = concurrent.futures.ThreadPoolExecutor(
-        max_workers=wanted, thread_name_prefix="dmitems-dm"
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=wanted, thread_name_prefix="dmitems-dm")
     )
-    loop.set_default_executor(executor)
-    _remember_executor(loop, executor)
     if old is not None:
         old.shutdown(wait=False)
     log.debug("DM compat: loop default executor sized %d -> %d threads", current, wanted)
