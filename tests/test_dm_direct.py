@@ -1,8 +1,10 @@
-"""The API's direct read path on DM, over the dmPython DRIVER DOUBLE (no DM server can run here).
+"""The API's read path on DM, over the dmPython DRIVER DOUBLE (no DM server can run here).
 
-A one-statement read runs its statement, fetch and rollback in one worker-thread
-call (dmitems.db.dm_compat.read_and_rollback), and the pool does not roll back
-a second time.  The real dmAsync and dmSQLAlchemy run on top of the double.
+A one-statement read goes to the Database's read relay (dmitems.db.relay): a
+worker thread runs its statement, fetch and rollback in one call
+(dmitems.db.dm_compat.read_then_rollback), then takes the next waiting read on
+the same connection; the pool does not roll back a second time.  The real
+dmAsync and dmSQLAlchemy run on top of the double.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ def _reading(database: Any) -> Any:
     return store_parameter(database, "async", transaction=False, writes=False)
 
 
+async def _settled(database: Any) -> Any:
+    """The async engine, once the relay has given back every connection it held."""
+    relay = await database.read_relay()
+    await relay.drain(5)
+    assert relay._held == 0, "the relay still holds a connection"
+    return await database.async_engine()
+
+
 def _trips(double: Any) -> list[tuple[str, str]]:
     return [
         (call.name, (call.statement or "").split(" ", 1)[0].upper())
@@ -73,8 +83,11 @@ async def test_a_read_is_one_worker_call_with_its_rollback(double: Any, database
     async with _reading(database)() as store:
         assert store.direct
         got = await store.get(created["id"])
+        assert store.connection._opened is None  # the request took no connection of its own
+    engine = await _settled(database)
     # The read and its rollback, and nothing else: the pool did not roll back again.
     assert _trips(double) == [("execute", "SELECT"), ("rollback", "")]
+    assert engine.sync_engine.pool.checkedin() == 1
     execute, rollback = (call for call in double.calls if call.name in ("execute", "rollback"))
     assert execute.thread_id == rollback.thread_id  # one worker call
     assert execute.thread_id != threading.get_ident() and not execute.on_loop_thread
@@ -97,6 +110,7 @@ async def test_a_filtered_page_goes_through_sqlalchemy_and_is_rolled_back(
     async with _reading(database)() as store:
         page = await store.list(0, 10, name_contains="键")
     assert [item["name"] for item in page] == ["键盘"]
+    await _settled(database)
     trips = _trips(double)
     assert trips[-1] == ("rollback", "") and trips.count(("rollback", "")) == 1
     assert all(name == "execute" for name, _ in trips[:-1])
@@ -121,6 +135,7 @@ async def test_a_failed_read_maps_its_error_and_drops_a_lost_connection(
             await store.get(created["id"])
     assert type(caught.value).__name__ == error_name
     assert str(code) in caught.value.message
+    await _settled(database)
     closed = [call for call in double.calls if call.name == "close"]
     assert bool(closed) is dropped
     if not dropped:
@@ -155,61 +170,156 @@ async def test_a_cancelled_read_returns_its_connection_only_when_the_call_is_don
     # The task ended only after the worker's execute and rollback were done (the double
     # records a call when it returns): the connection was never shared.
     assert [name for name, _ in _trips(double)] == ["execute", "rollback"]
+    await _settled(database)
     assert engine.sync_engine.pool.checkedin() == 1
     double.configure(latency=0)
     async with _reading(database)() as store:
         assert (await store.get(created["id"]))["id"] == created["id"]
 
 
-async def test_a_worker_call_on_a_loop_dmitems_did_not_size_uses_its_own_executor() -> None:
-    from dmitems.db import dm_compat
+async def test_a_read_cancelled_while_it_waits_is_withdrawn(double: Any, database: Any) -> None:
+    created = await _create(database)
+    await database.warm_up(1)
+    double.configure(latency=0.1)
 
-    loop = asyncio.get_running_loop()
-    ran_on: list[int] = []
+    async def read() -> Any:
+        async with _reading(database)() as store:
+            return await store.get(created["id"])
 
-    def work() -> int:
-        ran_on.append(threading.get_ident())
-        return 5
+    double.calls.clear()
+    first = asyncio.create_task(read())
+    await asyncio.sleep(0.02)  # the first read holds the only connection
+    second = asyncio.create_task(read())
+    await asyncio.sleep(0.02)
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert not first.done()  # the waiting read left at once, not after the running one
+    assert (await first)["id"] == created["id"]
+    await _settled(database)
+    assert [name for name, _ in _trips(double)] == ["execute", "rollback"]  # never ran
 
-    assert await dm_compat._WorkerCall(loop, work) == 5
-    assert ran_on and ran_on[0] != threading.get_ident()
-    with pytest.raises(ZeroDivisionError):  # the thread's error is raised in the awaiting task
-        await dm_compat._WorkerCall(loop, lambda: 1 // 0)
+
+async def test_waiting_reads_are_handed_the_connection_by_the_thread(
+    double: Any, database: Any
+) -> None:
+    """Forty reads on a pool of one: one checkout, every read on a worker thread."""
+    from sqlalchemy import event
+
+    created = await _create(database)
+    engine = await database.async_engine()
+    checkouts: list[int] = []
+    event.listen(engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(1))
+    double.configure(latency=0.002)
+    double.calls.clear()
+
+    async def read() -> Any:
+        async with _reading(database)() as store:
+            return await store.get(created["id"])
+
+    got = await asyncio.gather(*(read() for _ in range(40)))
+    await _settled(database)
+    assert all(item == got[0] for item in got) and got[0]["id"] == created["id"]
+    assert len(checkouts) <= 2, checkouts  # not one per read
+    assert _trips(double) == [("execute", "SELECT"), ("rollback", "")] * 40
+    assert not any(call.on_loop_thread for call in double.calls)
 
 
-async def test_a_worker_call_that_cannot_start_raises_in_its_task() -> None:
+async def test_reads_give_the_connection_up_to_a_waiting_transaction(
+    double: Any, database: Any
+) -> None:
+    """A stream of reads on a pool of one does not starve a write that waits for it."""
+    created = await _create(database)
+    double.configure(latency=0.005)
+    finished: list[str] = []
+
+    async def read() -> None:
+        async with _reading(database)() as store:
+            await store.get(created["id"])
+        finished.append("read")
+
+    async def write() -> None:
+        await asyncio.sleep(0.03)  # the reads are under way
+        async with database.begin():
+            finished.append("write")
+
+    await asyncio.gather(write(), *(read() for _ in range(60)))
+    await _settled(database)
+    assert finished.count("read") == 60
+    assert finished.index("write") < 30, finished.index("write")
+
+
+async def test_a_read_that_gets_no_connection_in_time_fails_as_a_checkout_would(
+    double: Any,
+) -> None:
+    from dmitems import errors
+    from dmitems.config import load_settings
+    from dmitems.db import Database
+    from dmitems.db.schema import create_schema
+
+    database = Database(load_settings(flags={
+        "database_url": DM_URL, "database_pool_size": 1, "database_pool_timeout": 0.2,
+    }))
+    try:
+        await create_schema(database)
+        created = await _create(database)
+        double.calls.clear()
+
+        async def read() -> Any:
+            async with _reading(database)() as store:
+                return await store.get(created["id"])
+
+        async with database.connect():  # holds the only connection
+            with pytest.raises(errors.DatabaseUnavailable, match="no free database connection"):
+                await asyncio.wait_for(read(), 5)  # (a read that never expires fails here)
+        assert "execute" not in [name for name, _ in _trips(double)]
+        assert (await read())["id"] == created["id"]  # and the relay works afterwards
+    finally:
+        await database.dispose()
+
+
+async def test_a_read_whose_connection_cannot_be_opened_gets_the_error(double: Any) -> None:
+    from dmitems import errors
+    from dmitems.config import load_settings
+    from dmitems.db import Database
+
+    database = Database(load_settings(flags={"database_url": DM_URL, "database_pool_size": 1}))
+    try:
+        double.fail_next("connect", -70028, "simulated: server unreachable")
+        with pytest.raises(errors.DmitemsError) as caught:
+            async with _reading(database)() as store:
+                await store.get(1)
+        assert "70028" in caught.value.message
+        assert (await _settled(database)).sync_engine.pool.checkedout() == 0
+    finally:
+        await database.dispose()
+
+
+async def test_a_read_whose_executor_is_shut_down_fails_in_its_task(
+    double: Any, database: Any
+) -> None:
     import concurrent.futures
 
-    from dmitems.db import dm_compat
-
+    created = await _create(database)
     loop = asyncio.get_running_loop()
     executor = concurrent.futures.ThreadPoolExecutor(1)
     executor.shutdown()
     original = loop._default_executor  # type: ignore[attr-defined]
-    loop.set_default_executor(executor)
+    loop._default_executor = executor  # type: ignore[attr-defined]
 
-    async def awaiting() -> Any:
-        return await dm_compat._WorkerCall(loop, lambda: 1)
+    async def read() -> Any:
+        async with _reading(database)() as store:
+            return await store.get(created["id"])
 
     try:
-        task = asyncio.create_task(awaiting())  # awaited by a task, as the read path does
+        task = asyncio.create_task(read())
         done, _ = await asyncio.wait({task}, timeout=5)
         assert task in done, "the task was left waiting forever"
         assert isinstance(task.exception(), RuntimeError)
     finally:
         loop._default_executor = original  # type: ignore[attr-defined]
-
-
-async def test_a_worker_call_runs_once_however_it_is_awaited() -> None:
-    from dmitems.db import dm_compat
-
-    loop = asyncio.get_running_loop()
-    runs: list[int] = []
-    call = dm_compat._WorkerCall(loop, lambda: runs.append(1) or len(runs))
-    assert await asyncio.gather(call, call) == [1, 1]
-    assert await call == 1 and await asyncio.wait_for(call, timeout=5) == 1
-    done, _ = await asyncio.wait({call})
-    assert done == {call} and runs == [1]
+    engine = await _settled(database)
+    assert engine.sync_engine.pool.checkedout() == 0
 
 
 async def test_a_failed_read_after_a_good_one_is_still_rolled_back(
@@ -224,13 +334,14 @@ async def test_a_failed_read_after_a_good_one_is_still_rolled_back(
             await store.get(created["id"])  # ends its transaction: the connection is clean
             double.fail_next("execute", -6403, "simulated lock timeout")
             await store.get(created["id"])  # fails after its execute began
+    await _settled(database)
     # The pool still rolled back the failed read's transaction on return.
     assert _trips(double) == [("execute", "SELECT"), ("rollback", ""), ("execute", "SELECT"),
                               ("rollback", "")]
 
 
 @pytest.mark.filterwarnings("ignore:.*httpx2.*")
-def test_the_api_reads_over_dm_take_the_direct_path(double: Any) -> None:
+def test_the_api_reads_over_dm_go_through_the_relay(double: Any) -> None:
     """The real app (lifespan running) on dm+dmAsync over the driver double."""
     from fastapi.testclient import TestClient
 

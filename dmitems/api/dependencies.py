@@ -11,10 +11,12 @@ without building and dumping a pydantic model per row.
 Transactions: a route that runs one statement gets an autocommit connection
 where the driver supports it (PostgreSQL: the statement is its own
 transaction, so a create is exactly one round trip, with no BEGIN/COMMIT), and
-a read-only one on SQLite and DM gets a connection outside any transaction
-(SQLite runs a lone SELECT in its own; on DM the read, its fetch and the
-rollback that ends it run in one worker-thread call).  On those, the hot
-single-row statements run straight on the driver (:mod:`dmitems.db.direct`).
+a read-only one on SQLite gets a connection outside any transaction (SQLite
+runs a lone SELECT in its own).  On those, the hot single-row statements run
+straight on the driver (:mod:`dmitems.db.direct`).  On DM a read-only route
+takes no connection of its own: its hot reads go to the Database's read relay,
+where a worker thread runs the read, its fetch and the rollback that ends it
+on whichever pooled connection is free (:mod:`dmitems.db.relay`).
 Everywhere else, and for routes that run several statements, the connection
 is inside ``begin()`` and commits when the operation returns, before the
 response is sent (``scope="function"``).
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
 # which costs more than the COMMIT it saves.
 _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
 # Backends whose one-statement reads run outside begin(): SQLite runs a lone SELECT in its own
-# transaction; on DM the direct read rolls its implicit transaction back in the same worker
-# call (dmitems.db.dm_compat.read_and_rollback).
+# transaction; on DM the read relay rolls each read's implicit transaction back in the same
+# worker call (dmitems.db.relay).
 _DIRECT_READ_BACKENDS = frozenset({"sqlite", "dm"})
 
 
@@ -48,14 +50,20 @@ class AsyncStore(AsyncItems):
     ``direct``: the connection is used outside any transaction, each statement
     on its own, and the hot single-row statements run straight on the driver
     (see :mod:`dmitems.db.direct`); ``autocommit`` says the rest run in
-    SQLAlchemy's AUTOCOMMIT mode.
+    SQLAlchemy's AUTOCOMMIT mode.  ``executor``: what runs each statement, given
+    (DM's :class:`~dmitems.db.direct.RelayedReads`, which is the connection too).
     """
 
     def __init__(
-        self, connection: Any, backend: Backend, *, direct: bool = False, autocommit: bool = False
+        self,
+        connection: Any,
+        backend: Backend,
+        *,
+        direct: bool = False,
+        autocommit: bool = False,
+        executor: Any = None,
     ) -> None:
-        executor = None
-        if direct:
+        if direct and executor is None:
             from dmitems.db.direct import DirectExecutor
 
             executor = DirectExecutor(connection, autocommit=autocommit)
@@ -141,7 +149,17 @@ def store_dependency(
         return sync_store
 
     async def async_store() -> AsyncIterator[AsyncStore]:
-        if direct:
+        relay = await database.read_relay() if kind == "direct-read" else None
+        if relay is not None:
+            from dmitems.db.direct import RelayedReads
+
+            reads = RelayedReads(database, relay, await database.async_engine())
+            try:
+                with database.translate_errors():
+                    yield AsyncStore(reads, backend, executor=reads)
+            finally:
+                await reads.close()
+        elif direct:
             async with database.connect() as connection:
                 yield AsyncStore(connection, backend, direct=True, autocommit=autocommit)
         else:

@@ -31,14 +31,22 @@ if TYPE_CHECKING:
 
 async def close(connection: AsyncConnection) -> None:
     """``connection.close()``: inline when it does not wait, else to completion in a task."""
-    closing = connection.close()
-    try:
-        pending = closing.send(None)
-    except StopIteration:
+    task = start(connection.close())
+    if task is None:
         return
-    cancelled = await see_through(asyncio.ensure_future(_finish(closing, pending)))
+    cancelled = await see_through(task)
     if cancelled is not None:
         raise cancelled
+
+
+def start(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | None:
+    """Run ``coroutine`` inline up to its first wait; None if it finished without one,
+    else the task that finishes it."""
+    try:
+        pending = coroutine.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_finish(coroutine, pending))
 
 
 async def see_through(future: asyncio.Future[Any]) -> asyncio.CancelledError | None:

@@ -9,7 +9,8 @@ for its single-statement routes (see :mod:`dmitems.api.dependencies`); the
 CLI, the importer and the benchmark do not.
 
 :class:`DirectExecutor` runs a statement on the connection's driver connection
-instead, when all of these hold:
+instead (asyncpg, aiosqlite), and :class:`RelayedReads` hands it to the
+Database's read relay (DM), when all of these hold:
 
 * the statement is one of :mod:`dmitems.statements`' cached hot statements,
   marked with the ``dmitems_direct`` execution option (the SQL is still
@@ -21,21 +22,22 @@ instead, when all of these hold:
   SQLite and DM only reads, with SQLAlchemy's own result processors applied
   (timestamps are text on SQLite), and on SQLite only with dmitems' aiosqlite
   adapter;
-* the connection is used outside a transaction (the API's single-statement
-  routes): asyncpg then runs the statement as its own transaction, exactly as
+* the statement runs outside a transaction (the API's single-statement
+  routes): asyncpg then runs it as its own transaction, exactly as
   SQLAlchemy's autocommit mode would; SQLite runs a read outside a transaction
-  on its own, as it does for SQLAlchemy; on DM the read, its fetch and the
-  rollback that ends its implicit transaction run in one worker-thread call
-  (:func:`dmitems.db.dm_compat.read_and_rollback`).
+  on its own, as it does for SQLAlchemy; on DM a worker thread runs the read,
+  its fetch and the rollback that ends its implicit transaction in one call,
+  on whichever pooled connection the relay has free
+  (:mod:`dmitems.db.relay`, :func:`dmitems.db.dm_compat.read_then_rollback`).
 
-Everything else returns ``None`` and goes through SQLAlchemy as before.  Driver
-errors come out as SQLAlchemy's ``DBAPIError`` with the driver's exception as
-``orig``, as they would through SQLAlchemy, so the same error mapping applies;
-a connection the driver reports broken is invalidated in the pool.  A query
-cancelled mid-flight (the client went away) needs nothing on PostgreSQL:
-asyncpg cancels it on the server and the connection is usable again
-(tests/test_direct.py).  On DM the cancelled request waits for its worker
-call to finish before the connection goes back (tests/test_dm_direct.py).
+Everything else goes through SQLAlchemy as before.  Driver errors come out as
+SQLAlchemy's ``DBAPIError`` with the driver's exception as ``orig``, as they
+would through SQLAlchemy, so the same error mapping applies; a connection the
+driver reports broken is invalidated in the pool.  A query cancelled
+mid-flight (the client went away) needs nothing on PostgreSQL: asyncpg cancels
+it on the server and the connection is usable again (tests/test_direct.py).
+On DM the read finishes on its thread and the relay gives the connection back
+only then (tests/test_dm_direct.py).
 """
 
 from __future__ import annotations
@@ -117,6 +119,27 @@ class _Plan:
         # SQLAlchemy's result processors per column (SQLite: text → datetime), None if none.
         self.processors = processors if any(processors) else None
 
+    def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """The driver's positional arguments, through SQLAlchemy's bind processors."""
+        arguments = [parameters[name] for name in self.names]
+        if self.binds is None:
+            return arguments
+        return [
+            value if process is None else process(value)
+            for process, value in zip(self.binds, arguments)
+        ]
+
+    def result(self, rows: Any) -> DirectResult:
+        """The driver's rows, through SQLAlchemy's result processors."""
+        processors = self.processors
+        if processors is not None:
+            rows = [
+                tuple(value if process is None else process(value)
+                      for process, value in zip(processors, row))
+                for row in rows
+            ]
+        return DirectResult(rows, self.keys)
+
 
 # (statement, parameter names, dialect key) -> plan, or None when not eligible.
 _PLANS: dict[tuple[Any, tuple[str, ...], str], _Plan | None] = {}
@@ -181,10 +204,10 @@ class DirectExecutor:
     begins a transaction.  ``autocommit=True`` (PostgreSQL): statements through
     SQLAlchemy run in its ``AUTOCOMMIT`` mode, switched on before the first,
     and asyncpg autocommits each statement it runs outside a transaction.
-    ``autocommit=False`` (SQLite and DM, read-only routes): SQLite runs a read
-    outside a transaction on its own, and SQLAlchemy's reads begin none there;
-    on DM a direct read ends its own transaction, and a statement that falls
-    back to SQLAlchemy begins one, which the pool's rollback on return ends.
+    ``autocommit=False`` (SQLite, read-only routes): SQLite runs a read outside
+    a transaction on its own, and SQLAlchemy's reads begin none there.  (DM's
+    read-only routes use :class:`RelayedReads`; here everything on DM goes
+    through SQLAlchemy.)
     """
 
     def __init__(self, connection: AsyncConnection, *, autocommit: bool) -> None:
@@ -210,38 +233,23 @@ class DirectExecutor:
         sync = self.connection.sync_connection
         if sync is None or sync.invalidated or sync.in_transaction() or sync.engine.echo:
             return None  # (with database_echo on, every statement goes where it is logged)
+        if sync.dialect.driver not in ("asyncpg", "aiosqlite"):
+            return None
         plan = _plan(statement, parameters, sync.dialect)
         if plan is None:
             return None
         driver = sync.connection.driver_connection
-        arguments = [parameters[name] for name in plan.names]
-        if plan.binds is not None:
-            arguments = [
-                value if process is None else process(value)
-                for process, value in zip(plan.binds, arguments)
-            ]
+        arguments = plan.arguments(parameters)
         try:
             if sync.dialect.driver == "asyncpg":
                 rows: Any = await driver.fetch(plan.sql, *arguments)
-            elif sync.dialect.driver == "dmasync":
-                from dmitems.db.dm_compat import read_and_rollback
-
-                adapted = sync.connection.dbapi_connection
-                rows = await read_and_rollback(adapted, plan.sql, arguments)
             else:
                 rows = await _sqlite_rows(driver, plan.sql, arguments)
                 if rows is None:
                     return None
         except Exception as error:
             raise await self._failed(plan.sql, arguments, error) from error
-        processors = plan.processors
-        if processors is not None:
-            rows = [
-                tuple(value if process is None else process(value)
-                      for process, value in zip(processors, row))
-                for row in rows
-            ]
-        return DirectResult(rows, plan.keys)
+        return plan.result(rows)
 
     async def _failed(self, sql: str, arguments: list[Any], error: Exception) -> Exception:
         """The driver's error as SQLAlchemy would raise it; a broken connection is invalidated.
@@ -268,16 +276,48 @@ class DirectExecutor:
                     state.startswith("08") or state in ("57P01", "57P02", "57P03")
                 ))
             )
-        elif self.connection.dialect.driver == "dmasync":  # the dialect knows DM's codes
-            try:
-                broken = bool(self.connection.dialect.is_disconnect(error, None, None))
-            except Exception:  # noqa: BLE001 - an error the dialect cannot read is no disconnect
-                broken = False
         if broken:
             await self.connection.invalidate(error)
         return sa_exc.DBAPIError.instance(
             sql, arguments, error, Exception, connection_invalidated=broken
         )
+
+
+class RelayedReads:
+    """The store's connection and executor on DM's read-only routes: the marked hot reads
+    go to the Database's read relay (:mod:`dmitems.db.relay`), which runs each on whatever
+    pooled connection a worker thread has free; anything else opens this request's own
+    connection, on first use, and runs through SQLAlchemy from then on.
+
+    Each relayed read ends its own transaction, as the direct read did on one
+    connection, so two reads of one request (a page and its total) were never
+    one snapshot.  :meth:`close` gives back the connection, if one was opened.
+    """
+
+    def __init__(self, database: Any, relay: Any, engine: Any) -> None:
+        self.dialect = engine.dialect
+        self._echo = engine.echo  # with database_echo on, every statement goes where it is logged
+        self._database = database
+        self._relay = relay
+        self._opened: Any = None  # (context manager, connection), once SQLAlchemy runs one
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if self._opened is None and not self._echo and (
+            parameters is None or isinstance(parameters, Mapping)
+        ) and statement.get_execution_options().get(DIRECT):
+            plan = _plan(statement, parameters or {}, self.dialect)
+            if plan is not None:
+                rows = await self._relay.read(plan.sql, plan.arguments(parameters or {}))
+                return plan.result(rows)
+        if self._opened is None:
+            opening = self._database.connect()
+            self._opened = (opening, await opening.__aenter__())
+        return await self._opened[1].execute(statement, parameters)
+
+    async def close(self) -> None:
+        if self._opened is not None:
+            opening, self._opened = self._opened[0], None
+            await opening.__aexit__(None, None, None)
 
 
 def _reads_only(compiled: Any) -> bool:

@@ -615,8 +615,8 @@ def report() -> list[Defect]:
 #
 # The API's one-statement reads run the statement, its fetch and the rollback
 # that ends the implicit transaction in one worker-thread call
-# (:func:`read_and_rollback`): two round trips, but one hand-over between the
-# loop and a thread instead of two.  The pool then returns the connection with
+# (:func:`read_then_rollback`, run by the read relay): two round trips, but no
+# hand-over between the loop and a thread in between.  The pool then returns the connection with
 # a rollback of its own, which would be a third round trip for a transaction
 # already ended.  The adapted connection skips exactly that one rollback: the
 # flag is set by the read's own rollback and cleared by any cursor opened
@@ -645,145 +645,28 @@ def _install_clean_rollback(dmasync: Any) -> None:
     connection_cls.ss_cursor = clearing(connection_cls.ss_cursor)
 
 
-async def read_and_rollback(adapted: Any, sql: str, arguments: list[Any]) -> list[Any]:
-    """Run one read on a pooled dm+dmAsync connection and roll its transaction back, all in
-    one call on a worker thread of the loop's executor; the rows, fetched there.
+def read_then_rollback(adapted: Any, sql: str, arguments: list[Any]) -> list[Any]:
+    """On a worker thread: one read on a pooled dm+dmAsync connection, its fetch, and the
+    rollback that ends its transaction; the rows.
 
-    ``adapted`` is SQLAlchemy's adapted dmAsync connection.  If the statement
-    fails, nothing is rolled back here: the pool's rollback on return does it.
-    A cancelled caller still waits for the call to finish, so the connection
-    never goes back to the pool while a thread uses it (see :class:`_WorkerCall`).
+    ``adapted`` is SQLAlchemy's adapted dmAsync connection; the caller holds it
+    (the read relay, :mod:`dmitems.db.relay`).  If the statement fails, nothing
+    is rolled back here: the pool's rollback on return does it.
     """
     driver = adapted._connection
     raw = driver.raw
-
-    def run() -> list[Any]:
-        # Clean only once this read's own rollback is done: if it fails on the way, the
-        # pool's rollback on return must run, whatever an earlier read on this checkout did.
-        driver.__dict__.pop(_CLEAN, None)
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql, arguments)
-            rows = list(cursor.fetchall()) if cursor.description else []
-        finally:
-            cursor.close()
-        raw.rollback()
-        driver.__dict__[_CLEAN] = True
-        return rows
-
-    async with adapted._execute_mutex:
-        return await _WorkerCall(asyncio.get_running_loop(), run)  # type: ignore[no-any-return]
-
-
-class _WorkerCall:
-    """``fn()`` on a worker thread, awaited as a future whose thread wakes the task itself.
-
-    With ``run_in_executor`` a finished call reaches the waiting task in two
-    turns of the event loop (the executor's future sets an asyncio future, and
-    that future schedules the task); under load every turn is a wait for the
-    GIL.  This object speaks asyncio's future protocol (the one ``asyncio.isfuture``
-    checks, so ``gather``, ``wait``, ``wait_for`` and ``shield`` take it too):
-    the call is handed to a worker thread when the first waiter registers, runs
-    once, and the thread schedules the waiters' wake-ups directly
-    (``call_soon_threadsafe``): one turn and two futures fewer.
-
-    It cannot be cancelled while the thread runs (``cancel`` says no): a
-    cancelled task is woken when the call is done, and asyncio then raises
-    CancelledError in it as usual.
-    """
-
-    __slots__ = (
-        "_loop", "_fn", "_lock", "_started", "_done", "_result", "_error", "_callbacks",
-        "_asyncio_future_blocking",
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
-        self._loop = loop
-        self._fn = fn
-        self._lock = threading.Lock()  # between the loop (waiters) and the thread (finish)
-        self._started = False
-        self._done = False
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._callbacks: list[tuple[Callable[..., Any], Any]] = []
-        self._asyncio_future_blocking = False
-
-    def __await__(self) -> Any:
-        if not self._done:
-            self._asyncio_future_blocking = True
-            yield self  # to the task, which calls add_done_callback
-        return self.result()
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def add_done_callback(self, callback: Callable[..., Any], *, context: Any = None) -> None:
-        with self._lock:
-            done = self._done
-            if not done:
-                self._callbacks.append((callback, context))
-            start = not done and not self._started
-            self._started = True
-        if done:
-            self._loop.call_soon(callback, self, context=context)
-        elif start:
-            self._start()
-
-    def remove_done_callback(self, callback: Callable[..., Any]) -> int:
-        with self._lock:
-            kept = [(cb, ctx) for cb, ctx in self._callbacks if cb != callback]
-            removed = len(self._callbacks) - len(kept)
-            self._callbacks = kept
-        return removed
-
-    def _start(self) -> None:
-        loop = self._loop
-        try:
-            # The loop's default executor (dmitems sizes it), without run_in_executor's futures.
-            executor = getattr(loop, "_default_executor", None)
-            if executor is None:
-                loop.run_in_executor(None, self._run)  # creates it
-            else:
-                executor.submit(self._run)
-        except BaseException as error:  # noqa: BLE001 - e.g. the executor is shut down
-            # Raised here it would escape the task's step and leave the task waiting forever.
-            self._finish(None, error, loop.call_soon)
-
-    def _run(self) -> None:
-        """On the worker thread."""
-        try:
-            result, error = self._fn(), None
-        except BaseException as failure:  # noqa: BLE001 - raised in the awaiting task
-            result, error = None, failure
-        self._finish(result, error, self._loop.call_soon_threadsafe)
-
-    def _finish(self, result: Any, error: BaseException | None, schedule: Any) -> None:
-        with self._lock:
-            self._result, self._error, self._done = result, error, True
-            callbacks, self._callbacks = self._callbacks, []
-        for callback, context in callbacks:
-            schedule(callback, self, context=context)
-
-    def cancel(self, msg: Any = None) -> bool:
-        return False
-
-    def cancelled(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return self._done
-
-    def result(self) -> Any:
-        if not self._done:
-            raise asyncio.InvalidStateError("the worker call is not done")
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def exception(self) -> BaseException | None:
-        if not self._done:
-            raise asyncio.InvalidStateError("the worker call is not done")
-        return self._error
+    # Clean only once this read's own rollback is done: if it fails on the way, the
+    # pool's rollback on return must run, whatever an earlier read on this checkout did.
+    driver.__dict__.pop(_CLEAN, None)
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, arguments)
+        rows = list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
+    raw.rollback()
+    driver.__dict__[_CLEAN] = True
+    return rows
 
 
 # -- executor sizing ------------------------------------------------------------

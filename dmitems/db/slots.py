@@ -10,12 +10,17 @@ Here a freed slot is handed straight to the oldest waiter, and nobody gets a
 slot while others wait.  It does what ``asyncio.Semaphore`` inside
 ``asyncio.timeout`` does, for a fraction of the cost per request: one future
 and one timer per wait, nothing at all when a slot is free.
+
+Besides callers that wait in :meth:`take`, a turn can be queued for a callback
+(:meth:`when_free`): the DM read relay (:mod:`dmitems.db.relay`) lines up that
+way, and reads :attr:`Slots.outside` to see whether anyone else is waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 
 class Slots:
@@ -24,6 +29,8 @@ class Slots:
     def __init__(self, capacity: int) -> None:
         self._free = capacity
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # Callers waiting inside take(); turns queued with when_free() are not counted.
+        self.outside = 0
 
     async def take(self, timeout: float) -> None:
         """Take a slot, waiting behind everyone who came first; TimeoutError after ``timeout`` s."""
@@ -34,6 +41,7 @@ class Slots:
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         timer = loop.call_later(timeout, _expire, waiter)
+        self.outside += 1
         try:
             await waiter
         except BaseException:
@@ -42,7 +50,28 @@ class Slots:
                 self.give()
             raise
         finally:
+            self.outside -= 1
             timer.cancel()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody waits; never waits."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    def when_free(self, granted: Callable[[], None]) -> None:
+        """Queue a turn in the line: ``granted()`` runs (soon, on the loop) holding a slot.
+
+        No timeout: the caller gives the slot back if it no longer needs it.
+        """
+        loop = asyncio.get_running_loop()
+        if self.try_take():
+            loop.call_soon(granted)
+            return
+        turn: asyncio.Future[None] = loop.create_future()
+        turn.add_done_callback(lambda _turn: granted())
+        self._waiters.append(turn)
 
     def give(self) -> None:
         """Free a slot: straight to the oldest live waiter, if any."""
