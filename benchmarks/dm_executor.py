@@ -4,9 +4,10 @@ Each request is what the API's ``GET /items/{id}`` does on DM: take a
 connection from a fixed pool of ``--pool`` connections (dmitems' FIFO slots),
 read one item, end the implicit transaction with a rollback, give the
 connection back.  The store is the route's own (``store_parameter``), so the
-request takes dmitems' direct read path: the read, its fetch and the rollback
-run in one worker-thread call (two round trips of ``--latency`` seconds, one
-hand-over).  Round trips per request are counted from the double's call log,
+request takes dmitems' read path on DM, the read relay (dmitems.db.relay): a
+worker thread runs the read, its fetch and the rollback in one call (two round
+trips of ``--latency`` seconds), then the next waiting read on the same
+connection.  Round trips per request are counted from the double's call log,
 and the pool is the only limit when threads are plentiful:
 
     bound = pool / (round trips x latency)      (30 / (2 x 0.005 s) = 3,000 req/s)
@@ -23,7 +24,7 @@ dmPython driver double (tests/dm_driver_double):
   capacity + margin): the figure judged against the target;
 * ``sqlalchemy``: dmitems' sizing, with the request as any SQLAlchemy user
   writes it: ``async with database.connect()`` and ``execute(text(...))``
-  (execute and rollback are two worker calls);
+  (a connection per request; execute and rollback are two worker calls);
 * ``ceiling``: the API read with a 0.1 ms round trip: this machine's CPU limit;
 * ``raw``: the driver double with no asyncio and no SQLAlchemy: ``--pool``
   threads, each on its own connection, each doing the same read and rollback

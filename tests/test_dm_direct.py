@@ -10,6 +10,7 @@ dmAsync and dmSQLAlchemy run on top of the double.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -60,7 +61,7 @@ def _reading(database: Any) -> Any:
 async def _settled(database: Any) -> Any:
     """The async engine, once the relay has given back every connection it held."""
     relay = await database.read_relay()
-    await relay.drain(5)
+    await relay.idle(5)
     assert relay._held == 0, "the relay still holds a connection"
     return await database.async_engine()
 
@@ -152,18 +153,16 @@ async def test_a_cancelled_read_returns_its_connection_only_when_the_call_is_don
     created = await _create(database)
     await database.warm_up(1)
     engine = await database.async_engine()
-    double.configure(latency=0.15)
-    reached_driver = asyncio.Event()
+    in_execute = threading.Event()
+    double.configure(latency=0.15, on_call=lambda name: name == "execute" and in_execute.set())
 
     async def read() -> None:
         async with _reading(database)() as store:
-            reached_driver.set()
             await store.get(created["id"])
 
     double.calls.clear()
     task = asyncio.create_task(read())
-    await reached_driver.wait()
-    await asyncio.sleep(0.05)  # the worker is inside the driver's execute now
+    assert await asyncio.to_thread(in_execute.wait, 5)  # the worker is inside execute now
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -247,6 +246,108 @@ async def test_reads_give_the_connection_up_to_a_waiting_transaction(
     await _settled(database)
     assert finished.count("read") == 60
     assert finished.index("write") < 30, finished.index("write")
+
+
+def _dm_database(**flags: Any) -> Any:
+    from dmitems.config import load_settings
+    from dmitems.db import Database
+
+    return Database(load_settings(flags={"database_url": DM_URL, **flags}))
+
+
+async def test_a_read_is_not_bound_to_a_connection_before_a_thread_takes_it(double: Any) -> None:
+    """One worker thread, two connections: the second connection's run waits for the thread,
+    and the reads it was opened for are served by the first one, in order, meanwhile."""
+    from dmitems.db.schema import create_schema
+
+    database = _dm_database(database_pool_size=2, dm_executor_threads=1)
+    try:
+        await create_schema(database)
+        created = await _create(database)
+        await database.warm_up(2)
+        double.configure(latency=0.02)
+        finished: list[int] = []
+
+        async def read(index: int) -> None:
+            async with _reading(database)() as store:
+                await store.get(created["id"])
+            finished.append(index)
+
+        await asyncio.wait_for(asyncio.gather(*(read(index) for index in range(6))), 10)
+        assert finished == list(range(6))
+        await _settled(database)
+    finally:
+        await database.dispose()
+
+
+async def test_reads_left_waiting_use_every_connection_that_comes_free(double: Any) -> None:
+    from dmitems.db.schema import create_schema
+
+    database = _dm_database(database_pool_size=4)
+    try:
+        await create_schema(database)
+        created = await _create(database)
+        await database.warm_up(4)
+        double.configure(latency=0.005)
+
+        async def read() -> Any:
+            async with _reading(database)() as store:
+                return await store.get(created["id"])
+
+        async with contextlib.AsyncExitStack() as holders:
+            for _ in range(4):  # every connection busy elsewhere
+                await holders.enter_async_context(database.connect())
+            reads = [asyncio.create_task(read()) for _ in range(40)]
+            await asyncio.sleep(0.05)
+            double.calls.clear()
+        await asyncio.wait_for(asyncio.gather(*reads), 10)
+        threads = {call.thread_id for call in double.calls if call.name == "execute"}
+        assert len(threads) >= 3, "the waiting reads ran on one connection while others were free"
+        await _settled(database)
+    finally:
+        await database.dispose()
+
+
+async def test_a_waiting_write_costs_the_reads_one_connection(double: Any) -> None:
+    """Each write that waits makes one thread give its connection up, not several."""
+    from dmitems.db.schema import create_schema
+
+    database = _dm_database(database_pool_size=4)
+    try:
+        await create_schema(database)
+        created = await _create(database)
+        await database.warm_up(4)
+        relay = await database.read_relay()
+        released = relay._release
+        yields: list[bool] = []
+
+        def counting(connection: Any, broken: Any, yielded: bool) -> None:
+            yields.append(yielded)
+            released(connection, broken, yielded)
+
+        relay._release = counting
+        double.configure(latency=0.002)
+        stop = False
+
+        async def reader() -> None:
+            while not stop:
+                async with _reading(database)() as store:
+                    await store.get(created["id"])
+
+        readers = [asyncio.create_task(reader()) for _ in range(16)]
+        await asyncio.sleep(0.1)
+        writes = 0
+        for _ in range(10):
+            async with database.begin():
+                writes += 1
+            await asyncio.sleep(0.02)
+        stop = True
+        await asyncio.wait_for(asyncio.gather(*readers), 10)
+        assert writes == 10
+        assert 1 <= yields.count(True) <= writes, yields.count(True)
+        await _settled(database)
+    finally:
+        await database.dispose()
 
 
 async def test_a_read_that_gets_no_connection_in_time_fails_as_a_checkout_would(

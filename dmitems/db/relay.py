@@ -164,6 +164,7 @@ class ReadRelay:
     ) -> None:
         self._engine = engine
         self._slots = slots
+        slots.on_free = self._want  # a slot nobody waits for: reads waiting here may use it
         self._timeout = timeout
         self._exhausted = exhausted
         self._translate = translate
@@ -173,8 +174,14 @@ class ReadRelay:
         self._yielding = 0  # runs ending for a waiter outside (under the lock)
         self._held = 0  # slots the relay holds: connections opening or running (loop only)
         self._turn_queued = False  # a turn waits in the slots' line (loop only)
+        self._opening = 0  # connections being checked out (loop only)
+        self._pending = 0  # runs submitted whose thread has not taken a read yet (under the lock)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._idle: asyncio.Future[None] | None = None  # drain() waits on it
+        self._closing = False  # drain() was called: no new connections
+        self._driver_error: type[BaseException] = getattr(
+            engine.dialect.loaded_dbapi, "Error", Exception
+        )
 
     async def read(self, sql: str, arguments: list[Any]) -> list[Any]:
         """The rows of one read, run on a pooled connection by a worker thread.
@@ -186,11 +193,11 @@ class ReadRelay:
         read = _Read(self, loop, sql, arguments)
         with self._lock:
             self._waiting.append(read)
-        if self._slots.try_take():
+        if not self._closing and self._slots.try_take():
             self._held += 1
             await self._open(read)
-        elif not self._turn_queued:
-            self._queue_turn()
+        else:
+            self._want()
         timer = loop.call_later(self._timeout, self._expire, read)
         try:
             return await read  # type: ignore[no-any-return]
@@ -200,16 +207,27 @@ class ReadRelay:
             from sqlalchemy.exc import DBAPIError
 
             raise DBAPIError.instance(
-                sql, arguments, error, Exception, connection_invalidated=read.disconnect
+                sql, arguments, error, self._driver_error,
+                connection_invalidated=read.disconnect, dialect=self._engine.dialect,
             ) from error
         finally:
             timer.cancel()
 
     async def drain(self, timeout: float) -> None:
+        """Open no more connections; wait (at most ``timeout`` s) until the relay holds none.
+
+        Reads still waiting are served by the connections the relay holds, or
+        time out.
+        """
+        self._closing = True
+        await self.idle(timeout)
+
+    async def idle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until the relay holds no connection."""
         if not self._held:
             return
-        self._idle = asyncio.get_running_loop().create_future()
+        if self._idle is None or self._idle.done():
+            self._idle = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(asyncio.shield(self._idle), timeout)
         except asyncio.TimeoutError:
@@ -223,10 +241,12 @@ class ReadRelay:
         ``mine``: the read whose request opens it, which gets the error if the
         connection cannot be had (a turn's opening fails the oldest read).
         """
+        self._opening += 1
         try:
             with self._translate():
                 connection = await self._engine.connect()
         except BaseException as error:
+            self._opening -= 1
             self._give_back()
             if isinstance(error, Exception):
                 target = mine
@@ -241,35 +261,39 @@ class ReadRelay:
             if not isinstance(error, Exception):
                 raise
             return
+        self._opening -= 1
         self._start(connection)
+        self._want()  # reads still waiting: a free slot, or one turn in the line
 
     def _start(self, connection: Any) -> None:
         with self._lock:
-            read = self._next()
-        if read is None:  # others served them all meanwhile
+            waiting = bool(self._waiting)
+        if not waiting:  # others served them all meanwhile
             self._release(connection, None, False)
             return
         adapted = connection.sync_connection.connection.dbapi_connection
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._pending += 1
         try:
-            executor = getattr(read._loop, "_default_executor", None)  # sized by dmitems
+            executor = getattr(loop, "_default_executor", None)  # sized by dmitems
             if executor is None:
-                read._loop.run_in_executor(None, self._run, connection, adapted, read)
+                loop.run_in_executor(None, self._run, connection, adapted, loop)
             else:
-                executor.submit(self._run, connection, adapted, read)
+                executor.submit(self._run, connection, adapted, loop)
         except BaseException as error:  # noqa: BLE001 - e.g. the executor is shut down
             with self._lock:
-                callbacks = read._settle(None, error)
-            _schedule(read, callbacks, read._loop.call_soon)
+                self._pending -= 1
+                read = self._waiting[0] if self._waiting else None
+            if read is not None:
+                self._withdraw(read, error)
             self._release(connection, None, False)
 
     def _release(self, connection: Any, broken: BaseException | None, yielded: bool) -> None:
         """A run is over: its connection goes back (invalidated if ``broken``)."""
-        if yielded:
-            with self._lock:
-                self._yielding -= 1
-        self._keep(closing.start(self._close(connection, broken)))
+        self._keep(closing.start(self._close(connection, broken, yielded)))
 
-    async def _close(self, connection: Any, broken: BaseException | None) -> None:
+    async def _close(self, connection: Any, broken: BaseException | None, yielded: bool) -> None:
         try:
             if broken is not None:
                 await connection.invalidate(broken)
@@ -277,7 +301,10 @@ class ReadRelay:
         except Exception as error:  # noqa: BLE001 - the pool logs its own; nobody to raise to
             log.warning("DM read relay: returning a connection failed: %s", error)
         finally:
-            self._give_back()
+            self._give_back()  # to the waiter it yielded for, who is then no longer outside
+            if yielded:
+                with self._lock:
+                    self._yielding -= 1
             self._want()
 
     def _give_back(self) -> None:
@@ -287,15 +314,23 @@ class ReadRelay:
             self._idle.set_result(None)
 
     def _want(self) -> None:
-        """Reads wait: open another connection if a slot is free, else queue a turn."""
-        with self._lock:
-            waiting = bool(self._waiting)
-        if not waiting or self._turn_queued:
-            return
-        if self._slots.try_take():
+        """Reads wait: open connections while slots are free; when none is, and the relay
+        holds none either, queue one turn in the line.
+
+        While the relay holds connections their threads serve the waiting reads, so
+        it queues no turn ahead of others who wait: a slot a thread gives up goes
+        to them, not back to the relay.
+        """
+        while not self._closing:
+            with self._lock:
+                short = len(self._waiting) > self._opening + self._pending
+            if not short or self._turn_queued:
+                return
+            if not self._slots.try_take():
+                if not self._held:
+                    self._queue_turn()
+                return
             self._spawn()
-        else:
-            self._queue_turn()
 
     def _queue_turn(self) -> None:
         self._turn_queued = True
@@ -306,15 +341,22 @@ class ReadRelay:
         self._turn_queued = False
         with self._lock:
             waiting = bool(self._waiting)
-        if waiting:
-            self._spawn()
-        else:
+        if not waiting or self._closing or (self._held and self._slots.outside):
+            # Nothing to do, or others wait while the relay's own threads serve the reads:
+            # the slot goes on down the line (the relay queues again when a thread yields).
             self._slots.give()
+        else:
+            self._spawn()
 
     def _spawn(self) -> None:
         """Holding a slot: open a connection in a task of its own."""
         self._held += 1
-        self._keep(asyncio.ensure_future(self._open(None)))
+        self._opening += 1  # counted from now: _want() may loop before the task starts
+        self._keep(asyncio.ensure_future(self._spawned()))
+
+    async def _spawned(self) -> None:
+        self._opening -= 1
+        await self._open(None)
 
     def _keep(self, task: asyncio.Future[Any] | None) -> None:
         if task is not None:  # a reference until it is done
@@ -344,36 +386,42 @@ class ReadRelay:
 
     # -- on a worker thread ---------------------------------------------------------
 
-    def _run(self, connection: Any, adapted: Any, read: _Read) -> None:
-        """This read, then the next waiting ones, on one connection."""
+    def _run(self, connection: Any, adapted: Any, loop: asyncio.AbstractEventLoop) -> None:
+        """The waiting reads, oldest first, on one connection, from when this thread starts.
+
+        A read stays withdrawable (cancel, timeout) until a thread takes it here.
+        """
         broken: BaseException | None = None
         yielded = False
-        while True:
-            try:
-                rows, error = self._run_one(adapted, read.sql, read.arguments), None
-            except BaseException as failure:  # noqa: BLE001 - raised in the awaiting task
-                rows, error = None, failure
-                read.from_driver = True
-                read.disconnect = self._is_disconnect(failure)
-            with self._lock:
-                callbacks = read._settle(rows, error)
-                finished = read
-                read = None  # type: ignore[assignment]
-                if error is None and self._waiting:
-                    if self._slots.outside > self._yielding:
-                        self._yielding += 1
-                        yielded = True
-                    else:
-                        read = self._next()  # type: ignore[assignment]
-            _schedule(finished, callbacks, finished._loop.call_soon_threadsafe)
-            if error is not None:
-                broken = error if finished.disconnect else None
-            if read is None:
-                break
         try:
-            finished._loop.call_soon_threadsafe(self._release, connection, broken, yielded)
-        except RuntimeError:  # the loop is closed: nothing is left to give it back to
-            log.debug("DM read relay: the loop closed before a connection went back")
+            with self._lock:
+                self._pending -= 1
+                read = self._next()
+            while read is not None:
+                try:
+                    rows, error = self._run_one(adapted, read.sql, read.arguments), None
+                except BaseException as failure:  # noqa: BLE001 - raised in the awaiting task
+                    rows, error = None, failure
+                    if isinstance(failure, self._driver_error):
+                        read.from_driver = True
+                        read.disconnect = self._is_disconnect(failure)
+                with self._lock:
+                    callbacks = read._settle(rows, error)
+                    finished, read = read, None
+                    if error is None and self._waiting:
+                        if self._slots.outside > self._yielding:
+                            self._yielding += 1
+                            yielded = True
+                        else:
+                            read = self._next()
+                _schedule(finished, callbacks, loop.call_soon_threadsafe)
+                if error is not None and finished.disconnect:
+                    broken = error
+        finally:
+            try:
+                loop.call_soon_threadsafe(self._release, connection, broken, yielded)
+            except RuntimeError:  # the loop is closed: nothing is left to give it back to
+                log.debug("DM read relay: the loop closed before a connection went back")
 
     def _is_disconnect(self, error: BaseException) -> bool:
         try:

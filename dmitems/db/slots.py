@@ -13,7 +13,8 @@ and one timer per wait, nothing at all when a slot is free.
 
 Besides callers that wait in :meth:`take`, a turn can be queued for a callback
 (:meth:`when_free`): the DM read relay (:mod:`dmitems.db.relay`) lines up that
-way, and reads :attr:`Slots.outside` to see whether anyone else is waiting.
+way, reads :attr:`Slots.outside` to see whether anyone else is waiting, and
+hears of every slot that comes free with nobody waiting (:attr:`Slots.on_free`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ class Slots:
 
     def __init__(self, capacity: int) -> None:
         self._free = capacity
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        # Callers waiting inside take(); turns queued with when_free() are not counted.
+        # (future, outside): outside for callers in take(), not for when_free() turns.
+        self._waiters: deque[tuple[asyncio.Future[None], bool]] = deque()
+        # Callers waiting inside take() and not yet handed a slot (nor timed out).
         self.outside = 0
+        # Called (on the loop) whenever a slot comes free with nobody waiting for it.
+        self.on_free: Callable[[], None] | None = None
 
     async def take(self, timeout: float) -> None:
         """Take a slot, waiting behind everyone who came first; TimeoutError after ``timeout`` s."""
@@ -39,8 +43,8 @@ class Slots:
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = loop.call_later(timeout, _expire, waiter)
+        self._waiters.append((waiter, True))
+        timer = loop.call_later(timeout, self._expire, waiter)
         self.outside += 1
         try:
             await waiter
@@ -50,8 +54,9 @@ class Slots:
                 self.give()
             raise
         finally:
-            self.outside -= 1
             timer.cancel()
+            if waiter.cancelled():  # handed over or expired: counted down there
+                self.outside -= 1
 
     def try_take(self) -> bool:
         """Take a slot if one is free and nobody waits; never waits."""
@@ -71,22 +76,26 @@ class Slots:
             return
         turn: asyncio.Future[None] = loop.create_future()
         turn.add_done_callback(lambda _turn: granted())
-        self._waiters.append(turn)
+        self._waiters.append((turn, False))
 
     def give(self) -> None:
         """Free a slot: straight to the oldest live waiter, if any."""
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, outside = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                if outside:
+                    self.outside -= 1
                 return
         self._free += 1
+        if self.on_free is not None:
+            self.on_free()
+
+    def _expire(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError())
+            self.outside -= 1
 
     @property
     def free(self) -> int:
         return self._free
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())

@@ -162,6 +162,8 @@ class Settings:
     failures: dict[str, DatabaseError] = field(default_factory=dict)
     # when set, every login raises this (a wrong password, a locked account, ...)
     refuse_logins: DatabaseError | None = None
+    # when set, called with the operation's name as each call starts (tests wait on it)
+    on_call: Any = None
 
 
 settings = Settings()
@@ -228,6 +230,8 @@ class _Recorder:
     def __enter__(self) -> None:
         self.on_loop = _on_loop_thread()
         self.started = time.perf_counter()
+        if settings.on_call is not None:
+            settings.on_call(self.name)
         failure = settings.failures.pop(self.name, None)
         if self.latency:
             time.sleep(self.latency)
