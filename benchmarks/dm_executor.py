@@ -114,11 +114,14 @@ async def run(path: str, sized: bool, args: argparse.Namespace, double: Any) -> 
 
         request = api_read if path == "api" else sqlalchemy_read
         await drive(request, min(0.5, args.seconds), args.concurrency)  # warm-up
-        calls_before = len(double.calls)
+        # The double logs every call; a log kept across runs grows to hundreds of thousands
+        # of objects, and the garbage collector's pauses then slow each later run.
+        double.calls.clear()
         started = time.perf_counter()
         count = await drive(request, args.seconds, args.concurrency)
         elapsed = time.perf_counter() - started
-        trips = sum(call.name in ROUND_TRIPS for call in double.calls[calls_before:])
+        trips = sum(call.name in ROUND_TRIPS for call in double.calls)
+        double.calls.clear()
         return {"rate": count / elapsed, "threads": threads, "trips": trips / max(count, 1)}
     finally:
         await database.dispose()
@@ -206,6 +209,7 @@ def main() -> None:
                 runs[label].append(asyncio.run(run(path, sized, args, double)))
             double.configure(latency=args.latency)
             raw.append(raw_driver(args.seconds, args.pool, sql, arguments))
+            double.calls.clear()
     results = {label: statistics.median(r["rate"] for r in rs) for label, rs in runs.items()}
     trips = {label: statistics.median(r["trips"] for r in rs) for label, rs in runs.items()}
     bound = args.pool / (trips["dmitems"] * args.latency)
