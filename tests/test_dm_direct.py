@@ -248,75 +248,62 @@ async def test_reads_give_the_connection_up_to_a_waiting_transaction(
     assert finished.index("write") < 30, finished.index("write")
 
 
-def _dm_database(**flags: Any) -> Any:
+@contextlib.asynccontextmanager
+async def _warm_database(**flags: Any) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """A Database with these settings, its schema, one item and a warm pool; checked on exit:
+    the relay gives back every connection."""
     from dmitems.config import load_settings
     from dmitems.db import Database
+    from dmitems.db.schema import create_schema
 
-    return Database(load_settings(flags={"database_url": DM_URL, **flags}))
+    database = Database(load_settings(flags={"database_url": DM_URL, **flags}))
+    try:
+        await create_schema(database)
+        created = await _create(database)
+        await database.warm_up()
+        yield database, created
+        await _settled(database)
+    finally:
+        await database.dispose()
+
+
+async def _read(database: Any, item_id: int) -> Any:
+    async with _reading(database)() as store:
+        return await store.get(item_id)
 
 
 async def test_a_read_is_not_bound_to_a_connection_before_a_thread_takes_it(double: Any) -> None:
     """One worker thread, two connections: the second connection's run waits for the thread,
     and the reads it was opened for are served by the first one, in order, meanwhile."""
-    from dmitems.db.schema import create_schema
-
-    database = _dm_database(database_pool_size=2, dm_executor_threads=1)
-    try:
-        await create_schema(database)
-        created = await _create(database)
-        await database.warm_up(2)
+    async with _warm_database(database_pool_size=2, dm_executor_threads=1) as (database, item):
         double.configure(latency=0.02)
         finished: list[int] = []
 
         async def read(index: int) -> None:
-            async with _reading(database)() as store:
-                await store.get(created["id"])
+            await _read(database, item["id"])
             finished.append(index)
 
         await asyncio.wait_for(asyncio.gather(*(read(index) for index in range(6))), 10)
         assert finished == list(range(6))
-        await _settled(database)
-    finally:
-        await database.dispose()
 
 
 async def test_reads_left_waiting_use_every_connection_that_comes_free(double: Any) -> None:
-    from dmitems.db.schema import create_schema
-
-    database = _dm_database(database_pool_size=4)
-    try:
-        await create_schema(database)
-        created = await _create(database)
-        await database.warm_up(4)
+    async with _warm_database(database_pool_size=4) as (database, item):
         double.configure(latency=0.005)
-
-        async def read() -> Any:
-            async with _reading(database)() as store:
-                return await store.get(created["id"])
-
         async with contextlib.AsyncExitStack() as holders:
             for _ in range(4):  # every connection busy elsewhere
                 await holders.enter_async_context(database.connect())
-            reads = [asyncio.create_task(read()) for _ in range(40)]
+            reads = [asyncio.create_task(_read(database, item["id"])) for _ in range(40)]
             await asyncio.sleep(0.05)
             double.calls.clear()
         await asyncio.wait_for(asyncio.gather(*reads), 10)
         threads = {call.thread_id for call in double.calls if call.name == "execute"}
         assert len(threads) >= 3, "the waiting reads ran on one connection while others were free"
-        await _settled(database)
-    finally:
-        await database.dispose()
 
 
 async def test_a_waiting_write_costs_the_reads_one_connection(double: Any) -> None:
     """Each write that waits makes one thread give its connection up, not several."""
-    from dmitems.db.schema import create_schema
-
-    database = _dm_database(database_pool_size=4)
-    try:
-        await create_schema(database)
-        created = await _create(database)
-        await database.warm_up(4)
+    async with _warm_database(database_pool_size=4) as (database, item):
         relay = await database.read_relay()
         released = relay._release
         yields: list[bool] = []
@@ -331,8 +318,7 @@ async def test_a_waiting_write_costs_the_reads_one_connection(double: Any) -> No
 
         async def reader() -> None:
             while not stop:
-                async with _reading(database)() as store:
-                    await store.get(created["id"])
+                await _read(database, item["id"])
 
         readers = [asyncio.create_task(reader()) for _ in range(16)]
         await asyncio.sleep(0.1)
@@ -345,9 +331,6 @@ async def test_a_waiting_write_costs_the_reads_one_connection(double: Any) -> No
         await asyncio.wait_for(asyncio.gather(*readers), 10)
         assert writes == 10
         assert 1 <= yields.count(True) <= writes, yields.count(True)
-        await _settled(database)
-    finally:
-        await database.dispose()
 
 
 async def test_a_read_that_gets_no_connection_in_time_fails_as_a_checkout_would(
