@@ -286,6 +286,40 @@ async def test_slots_hand_over_in_order_and_survive_timeouts_and_cancels() -> No
     assert slots.free == 1
 
 
+async def test_slots_count_who_waits_outside_and_queue_turns_in_line() -> None:
+    """What the DM read relay relies on: ``outside`` counts callers still waiting in take()
+    (a turn queued with when_free() is not one), a turn keeps its place in the line, and
+    ``on_free`` hears of a slot that nobody waits for."""
+    from dmitems.db.slots import Slots
+
+    slots = Slots(1)
+    freed: list[int] = []
+    slots.on_free = lambda: freed.append(slots.free)
+    assert slots.try_take() and not slots.try_take()
+    granted: list[str] = []
+    slots.when_free(lambda: granted.append("turn"))
+    writer = asyncio.create_task(slots.take(5))
+    expiring = asyncio.create_task(slots.take(0.05))
+    cancelled = asyncio.create_task(slots.take(5))
+    await asyncio.sleep(0.01)
+    assert slots.outside == 3
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    with pytest.raises(TimeoutError):
+        await expiring
+    assert slots.outside == 1  # the writer
+    slots.give()  # to the turn, which came first
+    await asyncio.sleep(0)
+    assert granted == ["turn"] and slots.outside == 1 and not writer.done()
+    slots.give()  # the turn's slot goes on to the writer
+    assert slots.outside == 0  # counted down at the hand-over, before the writer runs
+    await asyncio.wait_for(writer, 1)
+    assert freed == []
+    slots.give()
+    assert freed == [1]
+
+
 async def test_sqlite_statements_in_flight_are_limited_but_transactions_never_wait(
     sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -247,7 +247,6 @@ class ReadRelay:
                 connection = await self._engine.connect()
         except BaseException as error:
             self._opening -= 1
-            self._give_back()
             if isinstance(error, Exception):
                 target = mine
                 if target is None:
@@ -257,6 +256,7 @@ class ReadRelay:
                     log.debug("DM read relay: a connection could not be opened: %s", error)
             elif mine is not None:  # cancelled while checking out
                 self._withdraw(mine, None)
+            self._give_back()  # (after the read that failed has left the line)
             self._want()
             if not isinstance(error, Exception):
                 raise
