@@ -18,14 +18,17 @@ result.  The rules:
 
 * Connections come from the Database's pool through its slots, first come,
   first served, as every other request's do; the relay holds a connection for
-  as long as its thread keeps finding reads, then gives it back.
+  as long as its thread keeps finding reads, then gives it back.  While reads
+  wait it takes every slot that comes free (``Slots.on_free``).
 * A thread goes on to the next read only while nobody outside the relay is
   waiting for a slot (a write, a read inside a transaction): otherwise it gives
   its connection back, one thread per waiter, so reads never starve the other
-  routes.  Reads left waiting then queue one turn in the slots' line.
+  routes.  Only when the relay holds no connection at all do reads left
+  waiting queue one turn in the slots' line.
 * A read waits at most the pool timeout, then fails as a checkout would.  A
   connection that cannot be opened fails the read that asked for it.
-* A read cancelled while it waits is withdrawn.  One cancelled while its thread
+* A read is bound to a connection only when a thread takes it, so until then
+  it can be withdrawn: cancelled, or timed out.  One cancelled while its thread
   runs it finishes there and its result is dropped: the connection belongs to
   the relay, not to the request, and goes back to the pool only when its
   thread is done with it.
