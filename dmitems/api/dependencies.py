@@ -153,7 +153,7 @@ def store_dependency(
         if relay is not None:
             from dmitems.db.direct import RelayedReads
 
-            reads = RelayedReads(database, relay, await database.async_engine())
+            reads = RelayedReads(database, relay)
             try:
                 with database.translate_errors():
                     yield AsyncStore(reads, backend, executor=reads)

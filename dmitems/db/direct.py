@@ -217,9 +217,7 @@ class DirectExecutor:
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if not self._through_sqlalchemy:
-            if (parameters is None or isinstance(parameters, Mapping)) and (
-                statement.get_execution_options().get(DIRECT)
-            ):
+            if _marked(statement, parameters):
                 result = await self._direct(statement, parameters or {})
                 if result is not None:
                     return result
@@ -294,17 +292,16 @@ class RelayedReads:
     one snapshot.  :meth:`close` gives back the connection, if one was opened.
     """
 
-    def __init__(self, database: Any, relay: Any, engine: Any) -> None:
-        self.dialect = engine.dialect
-        self._echo = engine.echo  # with database_echo on, every statement goes where it is logged
+    def __init__(self, database: Any, relay: Any) -> None:
+        self.dialect = relay.engine.dialect
+        # With database_echo on, every statement goes where it is logged.
+        self._echo = relay.engine.echo
         self._database = database
         self._relay = relay
         self._opened: Any = None  # (context manager, connection), once SQLAlchemy runs one
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        if self._opened is None and not self._echo and (
-            parameters is None or isinstance(parameters, Mapping)
-        ) and statement.get_execution_options().get(DIRECT):
+        if self._opened is None and not self._echo and _marked(statement, parameters):
             plan = _plan(statement, parameters or {}, self.dialect)
             if plan is not None:
                 rows = await self._relay.read(plan.sql, plan.arguments(parameters or {}))
@@ -318,6 +315,13 @@ class RelayedReads:
         if self._opened is not None:
             opening, self._opened = self._opened[0], None
             await opening.__aexit__(None, None, None)
+
+
+def _marked(statement: Any, parameters: Any) -> bool:
+    """One of the hot statements, with named parameters (or none)."""
+    return (parameters is None or isinstance(parameters, Mapping)) and bool(
+        statement.get_execution_options().get(DIRECT)
+    )
 
 
 def _reads_only(compiled: Any) -> bool:

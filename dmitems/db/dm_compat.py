@@ -615,10 +615,10 @@ def report() -> list[Defect]:
 #
 # The API's one-statement reads run the statement, its fetch and the rollback
 # that ends the implicit transaction in one worker-thread call
-# (:func:`read_then_rollback`, run by the read relay): two round trips, but no
-# hand-over between the loop and a thread in between.  The pool then returns the connection with
-# a rollback of its own, which would be a third round trip for a transaction
-# already ended.  The adapted connection skips exactly that one rollback: the
+# (:func:`read_then_rollback`, run by the read relay): two round trips, with no
+# hand-over between the loop and a thread in between.  The pool then returns
+# the connection with a rollback of its own, which would be a third round trip
+# for a transaction already ended.  The adapted connection skips exactly that one rollback: the
 # flag is set by the read's own rollback and cleared by any cursor opened
 # through SQLAlchemy, so any statement SQLAlchemy runs is rolled back as always.
 

@@ -165,7 +165,7 @@ class ReadRelay:
         translate: Callable[[], AbstractContextManager[Any]],
         run: Callable[[Any, str, list[Any]], list[Any]],
     ) -> None:
-        self._engine = engine
+        self.engine = engine
         self._slots = slots
         slots.on_free = self._want  # a slot nobody waits for: reads waiting here may use it
         self._timeout = timeout
@@ -211,7 +211,7 @@ class ReadRelay:
 
             raise DBAPIError.instance(
                 sql, arguments, error, self._driver_error,
-                connection_invalidated=read.disconnect, dialect=self._engine.dialect,
+                connection_invalidated=read.disconnect, dialect=self.engine.dialect,
             ) from error
         finally:
             timer.cancel()
@@ -247,7 +247,7 @@ class ReadRelay:
         self._opening += 1
         try:
             with self._translate():
-                connection = await self._engine.connect()
+                connection = await self.engine.connect()
         except BaseException as error:
             self._opening -= 1
             if isinstance(error, Exception):
@@ -428,7 +428,7 @@ class ReadRelay:
 
     def _is_disconnect(self, error: BaseException) -> bool:
         try:
-            return bool(self._engine.dialect.is_disconnect(error, None, None))
+            return bool(self.engine.dialect.is_disconnect(error, None, None))
         except Exception:  # noqa: BLE001 - an error the dialect cannot read is no disconnect
             return False
 
