@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -93,10 +91,14 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     task during shutdown, printing the task's error as a traceback; here the same
     cancellation is arranged by hand.
     """
+    import asyncio  # here, not at the top: `dmitems --help` needs no event loop
+
     if sys.version_info >= (3, 11):
         return asyncio.run(coroutine)
 
     async def main() -> T:
+        import signal
+
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
