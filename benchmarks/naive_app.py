@@ -23,8 +23,17 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
 
-from dmitems.models import Item
+from dmitems.models import items
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):  # the seed's ORM model, mapped onto dmitems' table
+    __table__ = items
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 log = logging.getLogger("naive")

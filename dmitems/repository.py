@@ -56,15 +56,18 @@ class _Records:
     validated (~0.4 µs a row instead of ~9 µs for an ``ItemRead``).  For adapters that
     only serialise the result (the HTTP API).  Timestamps are as the driver returns
     them; a naive one is UTC, like ``ItemRead`` says: serialise with
-    ``orjson.OPT_NAIVE_UTC`` to get ``ItemRead``'s JSON form byte for byte."""
+    ``orjson.OPT_NAIVE_UTC`` to get ``ItemRead``'s JSON form byte for byte.
+
+    Keys go through ``str()``: a Core column's name is a ``quoted_name``, a ``str``
+    subclass that orjson refuses as a dict key."""
 
     @staticmethod
     def one(row: Any) -> dict[str, Any]:
-        return dict(row._mapping)
+        return {str(key): value for key, value in row._mapping.items()}
 
     @staticmethod
     def many(result: Result[Any], rows: Any = None) -> list[dict[str, Any]]:
-        keys = tuple(result.keys())
+        keys = tuple(map(str, result.keys()))
         # all(): one fetch for the whole buffer, not a fetchone() call chain per row.
         return [dict(zip(keys, row)) for row in (result.all() if rows is None else rows)]
 

@@ -91,6 +91,15 @@ def test_help_does_not_import_heavy_modules(args: tuple[str, ...]) -> None:
     assert imported == set()
 
 
+def test_item_list_imports_neither_the_orm_nor_the_server(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    assert invoke("--url", url, "init-db").exit_code == 0
+    modules = _modules_after("--url", url, "item", "list", "--limit", "10", cwd=tmp_path)
+    assert "sqlalchemy" in modules and "dmitems.repository" in modules  # it did run
+    assert {"sqlalchemy.orm", "sqlalchemy.ext.asyncio"} & modules == set()
+    assert _packages(modules) & {"fastapi", "uvicorn", "aiohttp", "httpx", "hdrhistogram"} == set()
+
+
 def _assert_one_safe_line(result: Any, code: int, *fragments: str) -> None:
     assert result.exit_code == code, result.output
     assert result.stdout == ""

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, create_mock_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
-from dmitems.models import Base, items
+from dmitems.models import items, metadata
 
 
 def _dm_dialect():
@@ -23,7 +23,7 @@ def _all_ddl(url: str) -> str:
         statements.append(str(sql.compile(dialect=engine.dialect)))
 
     engine = create_mock_engine(url, record)
-    Base.metadata.create_all(engine, checkfirst=False)
+    metadata.create_all(engine, checkfirst=False)
     return "\n".join(statements)
 
 

@@ -1,21 +1,28 @@
 """``dmitems item add|get|list|update|delete``: item CRUD from the terminal.
 
-Every command runs through the async engine and the shared repository.
+Every command runs the shared repository's operations through the sync executor
+(:class:`~dmitems.repository.SyncItems`) on one connection of the sync engine.
+A command runs one to three statements and exits, so the async engine would only
+add start-up: an event loop, SQLAlchemy's asyncio layer and, on SQLite, aiosqlite's
+worker thread (``benchmarks/startup.sh`` measures ``item list``).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
 from dmitems.cli.output import DmitemsGroup, console, fail, print_json, success
-from dmitems.cli.state import with_database
+from dmitems.cli.state import state_of
 
 if TYPE_CHECKING:
-    from dmitems.db import Database
+    from dmitems.repository import SyncItems
     from dmitems.schemas import ItemPage, ItemRead
+
+T = TypeVar("T")
 
 app = typer.Typer(
     cls=DmitemsGroup,
@@ -24,6 +31,20 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def with_items(ctx: typer.Context, work: Callable[[SyncItems], T], *, write: bool = False) -> T:
+    """Run ``work`` on the configured database's items, in one transaction when ``write``."""
+    from dmitems.db import Database
+    from dmitems.repository import SyncItems
+
+    database = Database(state_of(ctx).settings())
+    try:
+        connect = database.sync_begin(write=True) if write else database.sync_connect()
+        with connect as connection:
+            return work(SyncItems(connection, database.backend))
+    finally:
+        database.sync_dispose()
 
 
 def _item_json(item: ItemRead) -> dict[str, Any]:
@@ -89,14 +110,7 @@ def add(
     from dmitems.schemas import ItemCreate, parse
 
     data = parse(ItemCreate, {"name": name, "price": price, "description": description})
-
-    async def work(database: Database) -> ItemRead:
-        from dmitems.repository import AsyncItems
-
-        async with database.begin() as connection:
-            return await AsyncItems(connection, database.backend).create(data)  # type: ignore[no-any-return]
-
-    item = with_database(ctx, work)
+    item: ItemRead = with_items(ctx, lambda items: items.create(data), write=True)
     if not as_json:
         success(f"added item {item.id}")
     show_item(item, as_json)
@@ -112,14 +126,7 @@ def get(
 
     Example: dmitems item get 1 --json
     """
-
-    async def work(database: Database) -> ItemRead:
-        from dmitems.repository import AsyncItems
-
-        async with database.connect() as connection:
-            return await AsyncItems(connection, database.backend).get(item_id)  # type: ignore[no-any-return]
-
-    show_item(with_database(ctx, work), as_json)
+    show_item(with_items(ctx, lambda items: items.get(item_id)), as_json)
 
 
 @app.command("list")
@@ -136,15 +143,8 @@ def list_(
 
     Examples: dmitems item list; dmitems item list --skip 20 --limit 20 --json
     """
-
-    async def work(database: Database) -> ItemPage:
-        from dmitems.repository import AsyncItems
-
-        async with database.connect() as connection:
-            items = AsyncItems(connection, database.backend)
-            return await items.page(skip, limit, name_contains=name_contains)  # type: ignore[no-any-return]
-
-    show_page(with_database(ctx, work), as_json)
+    page = with_items(ctx, lambda items: items.page(skip, limit, name_contains=name_contains))
+    show_page(page, as_json)
 
 
 @app.command("update")
@@ -182,15 +182,9 @@ def update(
     if description is not None or clear_description:
         changes["description"] = description
     patch = parse(ItemUpdate, changes, what="update")
-
-    async def work(database: Database) -> ItemRead:
-        from dmitems.repository import AsyncItems
-
-        async with database.begin() as connection:
-            items = AsyncItems(connection, database.backend)
-            return await items.update(item_id, patch.changes(), expect_version)  # type: ignore[no-any-return]
-
-    item = with_database(ctx, work)
+    item: ItemRead = with_items(
+        ctx, lambda items: items.update(item_id, patch.changes(), expect_version), write=True
+    )
     if not as_json:
         success(f"updated item {item.id} (now version {item.version})")
     show_item(item, as_json)
@@ -215,14 +209,7 @@ def delete(
         if not sys.stdin.isatty():
             fail("deleting needs confirmation; add --yes in a non-interactive shell", 2)
         typer.confirm(f"Delete item {item_id}?", abort=True)
-
-    async def work(database: Database) -> None:
-        from dmitems.repository import AsyncItems
-
-        async with database.begin() as connection:
-            await AsyncItems(connection, database.backend).delete(item_id, expect_version)
-
-    with_database(ctx, work)
+    with_items(ctx, lambda items: items.delete(item_id, expect_version), write=True)
     if as_json:
         print_json({"deleted": item_id})
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dmitems.models import Base, items
+from dmitems.models import items, metadata
 
 if TYPE_CHECKING:
     from dmitems.db.engines import Database
@@ -21,12 +21,12 @@ async def create_schema(database: Database, *, drop: bool = False) -> dict[str, 
     async with database.begin() as connection:
         existed = await connection.run_sync(_has_table)
         if drop and existed:
-            await connection.run_sync(Base.metadata.drop_all)
+            await connection.run_sync(metadata.drop_all)
         created = drop or not existed
         details: dict[str, Any] = {}
         if created:
             details = await database.backend.prepare_schema(connection)
-            await connection.run_sync(Base.metadata.create_all)
+            await connection.run_sync(metadata.create_all)
     return {
         "url": database.target,
         "backend": database.name,
