@@ -82,7 +82,7 @@ def test_every_format_from_a_file_and_from_stdin(cli, tmp_path, suffix, render) 
 def test_summary_table_and_stdin_needs_a_format(cli, tmp_path) -> None:
     result = cli("item", "import", write(tmp_path, "in.jsonl", as_jsonl(ITEMS)))
     assert result.exit_code == 0, result.output
-    for label in ("read", "inserted", "rejected", "elapsed", "rows/s"):
+    for label in ("read", "committed", "rejected", "elapsed", "rows/s"):
         assert label in result.stdout
     no_format = cli("item", "import", "-", input=as_jsonl(ITEMS))
     assert no_format.exit_code == 2 and "--format" in no_format.stderr

@@ -1,11 +1,10 @@
-"""Big files are read and validated in a separate process (importer._ProcessFeed).
+"""Big files are read and validated in a separate process (dmitems.importer.process).
 
-The import must behave exactly as it does with the reader thread, so every
-import test of test_importer.py and test_import_cli.py runs here again with the
-process threshold at 0 (every regular file goes through the reader process),
-on real SQLite and PostgreSQL.  The tests below add what only the process path
-has: which path a source takes, Ctrl-C with the child running (no orphan, no
-traceback) and a child that dies.
+What only the process path has, on real SQLite and PostgreSQL: which path a
+source takes, chunks that cross the pipe unchanged (so the import behaves as
+with the reader thread), --skip-rows in the child, Ctrl-C with the child
+running (no orphan, no traceback), a child that dies, and a read error that
+reads as the thread's.
 """
 
 from __future__ import annotations
@@ -21,15 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from dmitems import importer
 from dmitems.formats import open_source
-from dmitems.importer import ImportAborted, ImportOptions, import_records
-
-# Every test of these modules, collected again here so the fixture below applies to it.
-from tests.test_import_cli import *  # noqa: F403
-from tests.test_import_cli import _count, run_sql  # noqa: F401
-from tests.test_importer import *  # noqa: F403
+from dmitems.importer import ImportAborted, ImportSpec, import_records
+from dmitems.importer import process as importer
+from dmitems.importer.chunks import validated_chunks
 from tests.test_cli_items import cli  # noqa: F401 - the CLI on a fresh database, per backend
+from tests.test_import_cli import _count
 
 STARTED: list[int] = []  # pids of the reader processes started by this module's tests
 
@@ -38,13 +34,13 @@ STARTED: list[int] = []  # pids of the reader processes started by this module's
 def every_file_through_the_process(monkeypatch):
     """Threshold 0, and after each test: every reader process it started has ended."""
     monkeypatch.setattr(importer, "PROCESS_THRESHOLD", 0)
-    original = importer._ProcessFeed.__init__
+    original = importer.ProcessFeed.__init__
 
     def recording(self, *args, **kwargs):
         original(self, *args, **kwargs)
         STARTED.append(self._process.pid)
 
-    monkeypatch.setattr(importer._ProcessFeed, "__init__", recording)
+    monkeypatch.setattr(importer.ProcessFeed, "__init__", recording)
     before = len(STARTED)
     yield
     for pid in STARTED[before:]:
@@ -68,11 +64,11 @@ async def test_files_take_the_process_stdin_and_small_files_the_thread(
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps({"name": f"n{i}", "price": i}) + "\n" for i in range(50)))
     before = len(STARTED)
-    summary = await import_records(database, open_source(path, None), ImportOptions())
+    summary = await import_records(database, ImportSpec(open_source(path, None)))
     assert summary.committed == 50 and len(STARTED) == before + 1
 
     monkeypatch.setattr(importer, "PROCESS_THRESHOLD", path.stat().st_size + 1)
-    summary = await import_records(database, open_source(path, None), ImportOptions())
+    summary = await import_records(database, ImportSpec(open_source(path, None)))
     assert summary.committed == 50 and len(STARTED) == before + 1  # the thread read it
 
     monkeypatch.setattr(importer, "PROCESS_THRESHOLD", 0)
@@ -82,14 +78,14 @@ async def test_files_take_the_process_stdin_and_small_files_the_thread(
     try:
         source = open_source(fifo, None)
         assert source.path is None  # not a regular file: only this process can read it
-        summary = await import_records(database, source, ImportOptions())
+        summary = await import_records(database, ImportSpec(source))
     finally:
         writer.wait(30)
     assert summary.committed == 50 and len(STARTED) == before + 1
 
 
 async def test_chunks_cross_the_pipe_unchanged(tmp_path: Path) -> None:
-    """What the child sends rebuilds into the very _Chunk the thread would have made."""
+    """What the child sends rebuilds into the very Chunk the thread would have made."""
     lines = [
         json.dumps({"name": "机械键盘", "price": 199, "description": "87 键"}),
         json.dumps({"name": "free", "price": 0}),
@@ -98,22 +94,24 @@ async def test_chunks_cross_the_pipe_unchanged(tmp_path: Path) -> None:
     ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
-    expected = list(importer._validated_chunks(open_source(path, None), 3))
-    assert expected and any(chunk.rejects for chunk in expected)
-    for chunk in expected:
-        assert importer._unpack_chunk(importer._pack_chunk(chunk)) == chunk
+    for skip in (0, 1):
+        expected = list(validated_chunks(open_source(path, None), 3, skip))
+        assert expected and any(chunk.rejects for chunk in expected)
+        for chunk in expected:
+            assert importer.unpack_chunk(importer.pack_chunk(chunk)) == chunk
 
-    source = open_source(path, None)
-    feed = importer._ProcessFeed(source, 3)
-    received = []
-    try:
-        while (chunk := await feed.get()) is not None:
-            received.append(chunk)
-    finally:
-        feed.stop()
-        source.close()
-    assert received == expected
-    assert feed._process.returncode == 0
+        source = open_source(path, None)
+        feed = importer.ProcessFeed(source, 3, skip)
+        received = []
+        try:
+            while (chunk := await feed.get()) is not None:
+                received.append(chunk)
+        finally:
+            feed.stop()
+            source.close()
+        assert received == expected
+        assert feed._process.returncode == 0
+    assert [chunk.positions for chunk in received] == [[2]]  # the first record skipped
 
 
 # -- Ctrl-C and a dying child ----------------------------------------------------
@@ -131,7 +129,7 @@ def _start_file_import(database_url: str, path: Path, *options: str) -> subproce
     """``dmitems item import FILE`` in its own process, every file through the reader process."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DMITEMS_")}
     program = (
-        "import sys; import dmitems.importer as i; i.PROCESS_THRESHOLD = 0; "
+        "import sys; import dmitems.importer.process as i; i.PROCESS_THRESHOLD = 0; "
         "from dmitems.cli import main; sys.argv[0] = 'dmitems'; main()"
     )
     return subprocess.Popen(
@@ -222,7 +220,7 @@ async def test_a_read_error_from_the_child_is_the_threads_error(
     for threshold in (0, path.stat().st_size + 1):  # the process, then the thread
         monkeypatch.setattr(importer, "PROCESS_THRESHOLD", threshold)
         with pytest.raises(ImportAborted) as caught:
-            await import_records(database, open_source(path, None), ImportOptions())
+            await import_records(database, ImportSpec(open_source(path, None)))
         assert caught.value.exit_code == 2
         messages.append(str(caught.value))
     assert messages[0] == messages[1]

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from dmitems.errors import InvalidInput
-from dmitems.formats import _ArrayParser, open_source
+from dmitems.formats import ArrayParser, open_source
 from dmitems.importer import (
     ImportAborted,
-    ImportOptions,
+    ImportSpec,
     Progress,
     import_records,
     insert_rows,
@@ -148,18 +148,20 @@ async def test_insert_rows_returning(database) -> None:
         assert await insert_rows(connection, database.backend, []) == 0
 
 
-def test_insert_method_is_checked() -> None:
+def test_insert_method_is_checked(tmp_path: Path) -> None:
+    source = open_source(_write_jsonl(tmp_path / "in.jsonl", []), None)
     with pytest.raises(InvalidInput, match="unknown insert method"):
-        ImportOptions(method="fast")
+        ImportSpec(source, method="fast")
     with pytest.raises(InvalidInput, match="--rejects"):
-        ImportOptions(skip_invalid=True)
+        ImportSpec(source, skip_invalid=True)
+    source.close()
 
 
 # -- the streaming JSON array parser --------------------------------------------
 
 
 def _parse(text: str) -> list:
-    return list(_ArrayParser(io.StringIO(text), "t.json"))
+    return list(ArrayParser(io.StringIO(text), "t.json"))
 
 
 def test_array_parser_matches_json_across_read_boundaries() -> None:
@@ -216,8 +218,7 @@ async def test_import_reports_progress_by_bytes(database, tmp_path: Path) -> Non
     records = [{"name": f"商品 {i}", "price": i} for i in range(2_500)]
     path = _write_jsonl(tmp_path / "in.jsonl", records)
     seen: list[Progress] = []
-    summary = await import_records(
-        database, open_source(path, None), ImportOptions(batch_size=1000), seen.append
+    summary = await import_records(database, ImportSpec(open_source(path, None), batch_size=1000), seen.append
     )
     assert (summary.read, summary.inserted, summary.committed, summary.rejected) == (2500, 2500, 2500, 0)
     assert [p.read for p in seen] == [1000, 2000, 2500]
@@ -233,7 +234,7 @@ async def test_atomic_import_reads_everything_and_writes_nothing(database, tmp_p
         records[bad] = {"name": f"n{bad}", "price": -bad}
     path = _write_jsonl(tmp_path / "in.jsonl", records)
     with pytest.raises(ImportAborted) as caught:
-        await import_records(database, open_source(path, None), ImportOptions(batch_size=1000))
+        await import_records(database, ImportSpec(open_source(path, None), batch_size=1000))
     summary = caught.value.summary
     assert caught.value.exit_code == 2 and "nothing was written" in str(caught.value)
     assert summary.read == 3000 and summary.rejected == 3 and summary.committed == 0
@@ -244,9 +245,70 @@ async def test_atomic_import_reads_everything_and_writes_nothing(database, tmp_p
 async def test_commit_every_counts_what_stays(database, tmp_path: Path) -> None:
     records = [{"name": f"n{i}", "price": i} for i in range(2500)]
     path = _write_jsonl(tmp_path / "in.jsonl", records)
-    summary = await import_records(
-        database, open_source(path, None), ImportOptions(batch_size=400, commit_every=1000)
+    summary = await import_records(database, ImportSpec(open_source(path, None), batch_size=400, commit_every=1000)
     )
     assert summary.batch_size == 400
     assert summary.committed == summary.inserted == 2500
     assert await _count(database) == 2500
+
+
+# -- the sync twin ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["auto", "insert"])
+async def test_insert_rows_sync_inserts_as_the_async_path_does(database, method: str) -> None:
+    """The sync API's batch routes insert through the same plan (COPY on PostgreSQL)."""
+    from dmitems.importer import insert_rows_sync
+    from dmitems.importer.bulk import insert_plan
+
+    try:
+        with database.sync_begin() as connection:
+            how, _ = insert_plan(connection.dialect, database.backend, method)
+            expected = {"sqlite": "plain", "postgresql": "copy" if method == "auto" else "core"}
+            assert how == expected[database.backend.name]  # psycopg's pyformat takes no tuples
+            assert insert_rows_sync(connection, database.backend, ROWS, method=method) == 3
+            created = insert_rows_sync(connection, database.backend, ROWS[:1], returning=True)
+            assert [(item.name, item.price) for item in created] == [("机械键盘", 199)]
+        assert await _rows(database) == [tuple(r.values()) for r in ROWS + ROWS[:1]]
+        with pytest.raises(RuntimeError), database.sync_begin() as connection:
+            insert_rows_sync(connection, database.backend, ROWS, method=method)
+            raise RuntimeError("roll back")
+        assert await _count(database) == 4  # COPY included: rolled back with the transaction
+    finally:
+        database.sync_dispose()
+
+
+# -- durable counts and --skip-rows --------------------------------------------------
+
+
+async def test_progress_counts_committed_rows(database, tmp_path: Path) -> None:
+    records = [{"name": f"n{i}", "price": i} for i in range(2500)]
+    path = _write_jsonl(tmp_path / "in.jsonl", records)
+    seen: list[Progress] = []
+    spec = ImportSpec(open_source(path, None), batch_size=500, commit_every=1000)
+    await import_records(database, spec, seen.append)
+    assert [p.inserted for p in seen] == [500, 1000, 1500, 2000, 2500]
+    # Reported after each chunk and right after each commit: only what is durable.
+    assert [p.committed for p in seen] == [0, 1000, 1000, 2000, 2000]
+    assert [p.resume_skip_rows for p in seen] == [0, 1000, 1000, 2000, 2000]
+
+
+async def test_skip_rows_resumes_where_the_count_says(database, tmp_path: Path) -> None:
+    records = [{"name": f"n{i}", "price": i} for i in range(1000)]
+    records[100] = {"name": "", "price": 1}  # refused into the rejects file, still counted
+    path = _write_jsonl(tmp_path / "in.jsonl", records)
+    spec = ImportSpec(open_source(path, None), batch_size=300, skip_rows=50, skip_invalid=True,
+                      rejects=tmp_path / "rejects.jsonl")
+    summary = await import_records(database, spec)
+    assert (summary.skip_rows, summary.read, summary.committed) == (50, 950, 949)
+    assert summary.resume_skip_rows == 1000
+    assert [row[0] for row in await _rows(database)] == [
+        f"n{i}" for i in range(50, 1000) if i != 100
+    ]
+    rejected = json.loads((tmp_path / "rejects.jsonl").read_text())
+    assert rejected["line"] == 101  # positions stay those of the whole file
+
+    with pytest.raises(ImportAborted) as caught:
+        await import_records(database, ImportSpec(open_source(path, None), skip_rows=1001))
+    assert caught.value.exit_code == 2
+    assert "--skip-rows 1001, but" in str(caught.value) and "holds only 1000 records" in str(caught.value)

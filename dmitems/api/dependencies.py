@@ -89,13 +89,16 @@ class AsyncStore(AsyncItems):
 
 
 class SyncStore(SyncItems):
-    """``SyncItems`` (plain results) plus the bulk statements the importer runs (executemany)."""
+    """``SyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL)."""
 
     def __init__(self, connection: Any, backend: Backend) -> None:
         super().__init__(connection, backend, plain=True)
+        self.backend = backend
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
-        return self.bulk_create(rows) if returning else self.bulk_insert(rows)
+        from dmitems.importer import insert_rows_sync
+
+        return insert_rows_sync(self.connection, self.backend, rows, returning=returning, plain=True)
 
 
 Store = AsyncStore | SyncStore
