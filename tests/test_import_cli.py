@@ -256,7 +256,7 @@ def test_skip_invalid_accounts_for_every_record(cli, tmp_path) -> None:
 
 
 def test_default_batch_size_is_the_measured_one() -> None:
-    from dmitems.cli.bulk_commands import import_
+    from dmitems.cli.import_command import import_
     from dmitems.importer import DEFAULT_BATCH_SIZE
 
     import inspect
@@ -383,6 +383,52 @@ def test_ctrl_c_in_atomic_mode_writes_nothing(cli, database_url) -> None:
     text = _interrupt(process)
     assert "rolled back, nothing was written" in text, text
     assert _count(database_url) == 0
+
+
+# -- resuming --------------------------------------------------------------------
+
+
+def test_a_stopped_commit_every_import_prints_the_command_that_resumes_it(
+    cli, database_url, tmp_path
+) -> None:
+    """An invalid record stops the writing; the committed part stays and the summary says
+    how to go on from it (the password masked); the resume completes the file."""
+    import shlex
+
+    records = [{"name": f"n{i}", "price": i} for i in range(2500)]
+    records[2200] = {"name": "n2200", "price": -1}
+    path = write(tmp_path, "in.jsonl", as_jsonl(records))
+    options = ["--commit-every", "1000", "--batch-size", "500"]
+    result = cli("item", "import", path, *options, "--json")
+    assert result.exit_code == 2, result.output
+    summary = result.json()
+    assert (summary["committed"], summary["resume_skip_rows"]) == (2000, 2000)
+    assert "only the 2000 rows committed before the first one stay" in result.stderr
+    assert result.stderr.splitlines()[:2] == [  # a line per commit, then the error
+        "committed 1,000 rows (resume with --skip-rows 1000)",
+        "committed 2,000 rows (resume with --skip-rows 2000)",
+    ]
+    assert len(result.stderr.strip().splitlines()) == 3 and "Traceback" not in result.stderr
+    command = shlex.split(summary["resume_command"])
+    assert command[:2] == ["dmitems", "--url"] and "pg-test-secret" not in summary["resume_command"]
+    assert command[3:] == ["item", "import", path, *options, "--skip-rows", "2000"]
+
+    records[2200]["price"] = 2200  # fixed; the first 2000 records are in the table already
+    Path(path).write_text(as_jsonl(records), "utf-8")
+    resumed = cli(*command[3:], "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert [item["name"] for item in stored(cli)] == [f"n{i}" for i in range(2500)]
+
+
+def test_the_summary_table_says_how_to_resume(cli, tmp_path) -> None:
+    records = [{"name": f"n{i}", "price": i} for i in range(1500)]
+    records[1200]["price"] = "free"
+    path = write(tmp_path, "in.csv", csv_text(records))
+    result = cli("item", "import", path, "--commit-every", "1000", "--skip-rows", "10")
+    assert result.exit_code == 2
+    assert "skipped" in result.stdout and "committed" in result.stdout
+    assert "to resume: dmitems --url" in result.stdout
+    assert result.stdout.rstrip().endswith(f"item import {path} --commit-every 1000 --skip-rows 1010")
 
 
 # -- export ---------------------------------------------------------------------

@@ -218,11 +218,12 @@ async def test_import_reports_progress_by_bytes(database, tmp_path: Path) -> Non
     records = [{"name": f"商品 {i}", "price": i} for i in range(2_500)]
     path = _write_jsonl(tmp_path / "in.jsonl", records)
     seen: list[Progress] = []
-    summary = await import_records(database, ImportSpec(open_source(path, None), batch_size=1000), seen.append
-    )
+    spec = ImportSpec(open_source(path, None), batch_size=1000)
+    summary = await import_records(database, spec, seen.append)
     assert (summary.read, summary.inserted, summary.committed, summary.rejected) == (2500, 2500, 2500, 0)
-    assert [p.read for p in seen] == [1000, 2000, 2500]
-    assert [p.inserted for p in seen] == [1000, 2000, 2500]
+    assert [p.read for p in seen] == [1000, 2000, 2500, 2500]  # the last after the commit
+    assert [p.inserted for p in seen] == [1000, 2000, 2500, 2500]
+    assert [p.committed for p in seen] == [0, 0, 0, 2500]
     assert seen[-1].bytes_read == seen[-1].bytes_total == path.stat().st_size
     assert seen[0].bytes_read <= seen[1].bytes_read <= seen[2].bytes_read
     assert await _count(database) == 2500
@@ -245,8 +246,8 @@ async def test_atomic_import_reads_everything_and_writes_nothing(database, tmp_p
 async def test_commit_every_counts_what_stays(database, tmp_path: Path) -> None:
     records = [{"name": f"n{i}", "price": i} for i in range(2500)]
     path = _write_jsonl(tmp_path / "in.jsonl", records)
-    summary = await import_records(database, ImportSpec(open_source(path, None), batch_size=400, commit_every=1000)
-    )
+    spec = ImportSpec(open_source(path, None), batch_size=400, commit_every=1000)
+    summary = await import_records(database, spec)
     assert summary.batch_size == 400
     assert summary.committed == summary.inserted == 2500
     assert await _count(database) == 2500
@@ -287,10 +288,10 @@ async def test_progress_counts_committed_rows(database, tmp_path: Path) -> None:
     seen: list[Progress] = []
     spec = ImportSpec(open_source(path, None), batch_size=500, commit_every=1000)
     await import_records(database, spec, seen.append)
-    assert [p.inserted for p in seen] == [500, 1000, 1500, 2000, 2500]
+    assert [p.inserted for p in seen] == [500, 1000, 1500, 2000, 2500, 2500]
     # Reported after each chunk and right after each commit: only what is durable.
-    assert [p.committed for p in seen] == [0, 1000, 1000, 2000, 2000]
-    assert [p.resume_skip_rows for p in seen] == [0, 1000, 1000, 2000, 2000]
+    assert [p.committed for p in seen] == [0, 1000, 1000, 2000, 2000, 2500]
+    assert [p.resume_skip_rows for p in seen] == [0, 1000, 1000, 2000, 2000, 2500]
 
 
 async def test_skip_rows_resumes_where_the_count_says(database, tmp_path: Path) -> None:

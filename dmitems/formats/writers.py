@@ -1,4 +1,4 @@
-"""Writers: records as CSV (header first), a JSON array or JSON Lines, put in place only when complete."""
+"""Writers: records as CSV (header first), a JSON array or JSON Lines; files put in place when complete."""
 
 from __future__ import annotations
 

@@ -55,6 +55,7 @@ class Checkpoints:
         self._rejects = rejects
         self._on_progress = on_progress
         self._pending = 0  # inserted since the last commit
+        self._bytes_read = 0
         self.failed: Chunk | None = None  # the chunk whose insert raised, if one did
 
     @property
@@ -76,16 +77,20 @@ class Checkpoints:
             self.failed = None
             summary.inserted += len(chunk.values)
             self._pending += len(chunk.values)
+        self._bytes_read = chunk.bytes_read
         commit_every = self._spec.commit_every
         if commit_every and self._pending >= commit_every:
             await self.commit()
-        self._report(chunk.bytes_read)
+        self._report()
 
     async def finish(self) -> None:
         """Commit the rest, or raise InvalidRecords if the policy refuses the file."""
         if self._summary.problem_count and not self._spec.skip_invalid:
             raise invalid_records(self._summary)
+        pending = self._pending
         await self.commit()
+        if pending:
+            self._report()
 
     async def commit(self) -> None:
         """Commit, and count it; a cancellation meanwhile is raised once it is counted."""
@@ -99,9 +104,9 @@ class Checkpoints:
         if cancelled is not None:
             raise cancelled
 
-    def _report(self, bytes_read: int) -> None:
+    def _report(self) -> None:
         if self._on_progress is not None:
-            self._on_progress(self._summary.progress(bytes_read, self._spec.source.size))
+            self._on_progress(self._summary.progress(self._bytes_read, self._spec.source.size))
 
 
 async def _see_through(awaitable: Awaitable[Any]) -> asyncio.CancelledError | None:
