@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Delete,
     Insert,
     Integer,
@@ -107,7 +108,8 @@ def _name_filter(statement: Select[Any], name_contains: str | None) -> Select[An
 @functools.cache
 def _page() -> Select[Any]:
     # Not "skip"/"limit": LIMIT is a reserved word on DM, whose compiler leaves bind names unquoted.
-    skip = bindparam("page_offset", type_=Integer)
+    # BigInteger: the seed routes take any 64-bit skip (a page past the end is []).
+    skip = bindparam("page_offset", type_=BigInteger)
     limit = bindparam("page_limit", type_=Integer)
     return (
         select(*COLUMNS)

@@ -65,3 +65,51 @@ def test_integers_too_long_for_64_bits_are_out_of_range_not_decimals(price: floa
     with pytest.raises(ValidationFailed) as caught:
         parse(ItemCreate, {"name": "x", "price": price})
     assert reason in caught.value.message
+
+
+# -- the seed's schemas (compat routes) ------------------------------------------------
+
+SEED_CASES = [
+    ({"name": "  键盘 ", "price": 2.0, "color": "red", "id": 5}, None),  # lax, extras ignored
+    ({"name": "x", "description": None, "price": "7"}, None),
+    ({"name": "   ", "price": 1}, ("name", "value_error")),
+    ({"name": "x", "price": True}, ("price", "int_type")),
+    ({"name": "x", "price": 2.5}, ("price", "int_from_float")),
+    ({"name": "x", "price": 2**31}, ("price", "less_than_equal")),
+    ({"name": "x", "price": -1}, ("price", "greater_than_equal")),
+    ({"name": "x" * 256, "price": 1}, ("name", "string_too_long")),
+    ({"name": "x", "description": "d" * 501, "price": 1}, ("description", "string_too_long")),
+    ({"price": 1}, ("name", "missing")),
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), SEED_CASES)
+def test_seed_row_checks_what_the_seed_model_checks(data: dict, problem: tuple | None) -> None:
+    """The batch route's plain-dict type and the single-item model give the same answers."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from dmitems.schemas import CompatItemCreate, CompatItemRow
+
+    answers = []
+    for validate in (CompatItemCreate.model_validate, TypeAdapter(CompatItemRow).validate_python):
+        try:
+            result = validate(data)
+        except ValidationError as error:
+            answers.append([(e["loc"][0], e["type"]) for e in error.errors()])
+        else:
+            row = result if isinstance(result, dict) else result.model_dump(exclude_unset=True)
+            answers.append(row)
+    assert answers[0] == answers[1]
+    if problem is None:
+        assert answers[0]["name"] == data["name"] and "color" not in answers[0]
+    else:
+        assert answers[0] == [problem]
+
+
+def test_seed_update_keeps_what_is_missing_or_null() -> None:
+    from dmitems.schemas import CompatItemUpdate
+
+    assert CompatItemUpdate.model_validate({}).changes() == {}
+    update = CompatItemUpdate.model_validate({"name": None, "description": None, "price": 3.0,
+                                              "color": "red"})
+    assert update.changes() == {"price": 3}

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dmitems import __version__
+from dmitems.api import seed_errors
 from dmitems.api.dependencies import store_kind, store_parameter
 from dmitems.api.middleware import RequestContextMiddleware
 from dmitems.api.problems import for_error, log, problem_response, request_id_of
@@ -67,7 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         protected = route.writes or settings.server_protect_reads
         return [guard] if guard is not None and protected else []
 
-    # compat first: its fixed paths (/items/read_items) must win over /items/{item_id}.
+    # Neither family catches the other's paths: REST ids are digits only ({item_id:int}),
+    # so /items/read_items is never an id, and a wrong method gets 405, not a 422.
     for table in (compat.table, items.table):
         app.include_router(table.router(mode, store_for, guards_for))
     app.include_router(health.health_router(database, mode))
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
+        plain_errors=compat.owns,
         max_body_bytes=settings.server_max_body_bytes,
         access_log=settings.server_access_log,
     )
@@ -129,22 +132,20 @@ def _size_thread_pool(pool_capacity: int) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Problem details everywhere, except on the seed's paths (``compat.owns``), which
+    answer with FastAPI's default bodies (:mod:`dmitems.api.seed_errors`)."""
+
     async def dmitems_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, DmitemsError)
+        if compat.owns(request.scope["path"]):
+            return seed_errors.for_error(error, request_id_of(request.scope))
         return for_error(error, request_id_of(request.scope))
 
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
-        problems = []
-        for detail in error.errors():
-            location = [str(part) for part in detail.get("loc", ())]
-            if location and location[0] == "body":
-                location = location[1:]
-            field = ".".join(location) or "body"
-            # "Value error, " is pydantic's prefix for dmitems' own checks: dropped, as the CLI
-            # and the batch routes drop it.
-            reason = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
-            problems.append({"field": field, "detail": reason})
+        if compat.owns(request.scope["path"]):
+            return seed_errors.for_validation(error.errors())
+        problems = [_field_problem(detail) for detail in error.errors()]
         return problem_response(
             422,
             "; ".join(f"{p['field']}: {p['detail']}" for p in problems[:5]),
@@ -155,14 +156,50 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request.scope)
+        if compat.owns(request.scope["path"]):
+            return seed_errors.plain_response(error.status_code, error.detail, headers)
         detail = error.detail if isinstance(error.detail, str) else None
         return problem_response(
             error.status_code,
             detail or "",
             request_id=request_id_of(request.scope),
-            headers=dict(error.headers or {}),
+            headers=headers,
         )
 
     app.add_exception_handler(DmitemsError, dmitems_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+
+
+def _field_problem(detail: Any) -> dict[str, str]:
+    """One entry of a 422 problem's ``errors``: the field path without "body", and the reason."""
+    location = [str(part) for part in detail.get("loc", ())]
+    if location and location[0] == "body":
+        location = location[1:]
+    if detail.get("type") == "json_invalid":
+        # FastAPI puts the character offset where a field would be: it is no field.
+        offset = f" at character {location[0]}" if location else ""
+        return {"field": "body", "detail": f"JSON decode error{offset}"}
+    # "Value error, " is pydantic's prefix for dmitems' own checks: dropped, as the CLI
+    # and the batch routes drop it.
+    reason = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
+    return {"field": ".".join(location) or "body", "detail": reason}
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(app: FastAPI, scope: Any) -> str:
+    """Every method some route serves on this request's path.  The router's own 405 names
+    the methods of the first route whose path matched (only GET for /items/1)."""
+    from starlette.routing import Match
+
+    allowed = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.routes):
+            allowed.append(method)
+    return ", ".join(allowed)

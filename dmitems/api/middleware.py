@@ -10,12 +10,13 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dmitems.api.problems import REQUEST_ID_KEY, log, problem_response
+from dmitems.api.problems import REQUEST_ID_KEY, TooLarge, log, problem_response
 
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("dmitems.api.access")
@@ -43,10 +44,19 @@ def _declared_length(scope: Scope) -> int | None:
 class RequestContextMiddleware:
     """Gives each request an id (echoed as ``X-Request-ID``), enforces the body limit,
     turns any unexpected exception into a generic 500 problem (details logged with
-    the id), and writes the access log when asked."""
+    the id), and writes the access log when asked.  On paths where ``plain_errors``
+    says so (the seed's), those two errors take FastAPI's ``{"detail": ...}`` body."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        access_log: bool,
+        plain_errors: Callable[[str], bool] = lambda path: False,
+    ) -> None:
         self.app = app
+        self.plain_errors = plain_errors
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
         # A random per-process prefix and a counter: unique across workers and restarts,
@@ -111,9 +121,15 @@ class RequestContextMiddleware:
                     _client(scope), scope["method"], scope["path"], status, elapsed_ms, request_id,
                 )
 
-    @staticmethod
-    async def _respond(scope: Scope, send: Send, status: int, detail: str) -> None:
-        response = problem_response(status, detail, request_id=scope.get(REQUEST_ID_KEY))
+    async def _respond(self, scope: Scope, send: Send, status: int, detail: str) -> None:
+        if self.plain_errors(scope["path"]):
+            from dmitems.api.seed_errors import plain_response
+
+            response = plain_response(status, detail)
+        else:
+            title = TooLarge.title if status == 413 else None  # the same title as a batch's 413
+            response = problem_response(status, detail, title=title,
+                                        request_id=scope.get(REQUEST_ID_KEY))
         await response(scope, _no_body, send)
 
 

@@ -10,6 +10,7 @@ full message goes to the server log with the request id.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -32,7 +33,6 @@ RETRY_AFTER_SECONDS = 5
 log = logging.getLogger("dmitems.api")
 
 
-
 class TooLarge(InvalidInput):
     """A request asks for more than the server accepts at once."""
 
@@ -50,7 +50,8 @@ _GENERIC_DETAIL = "The request could not be completed."
 
 
 def problem_type(status: int) -> str:
-    return "about:blank" if status >= 500 else f"urn:dmitems:problem:{status}"
+    """One scheme for every status, server errors included: clients switch on it."""
+    return f"urn:dmitems:problem:{status}"
 
 
 def problem_response(
@@ -93,8 +94,20 @@ def field_problems(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"field": location, "detail": reason} for location, reason in problems]
 
 
-def for_error(error: DmitemsError, request_id: str | None) -> Response:
-    """The problem response for a dmitems error; logs what the client is not told."""
+@dataclass
+class Described:
+    """What a client is told about an error, in whichever body shape its route uses."""
+
+    status: int
+    detail: str
+    title: str | None
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def describe(error: DmitemsError, request_id: str | None) -> Described:
+    """The public status, detail, headers and extensions for ``error``; logs what the
+    client is not told (with the request id)."""
     status = error.http_status
     headers: dict[str, str] = {}
     extensions: dict[str, Any] = {}
@@ -109,13 +122,20 @@ def for_error(error: DmitemsError, request_id: str | None) -> Response:
     if detail != error.message:
         level = logging.ERROR if status >= 500 else logging.WARNING
         log.log(level, "request %s: %s: %s", request_id, type(error).__name__, error.message)
+    title = error.title if status != 500 else None
+    return Described(status, detail, title, headers, extensions)
+
+
+def for_error(error: DmitemsError, request_id: str | None) -> Response:
+    """The problem response for a dmitems error."""
+    told = describe(error, request_id)
     return problem_response(
-        status,
-        detail,
-        title=error.title if status != 500 else None,
+        told.status,
+        told.detail,
+        title=told.title,
         request_id=request_id,
-        headers=headers,
-        **extensions,
+        headers=told.headers,
+        **told.extensions,
     )
 
 

@@ -86,11 +86,19 @@ class Route:
 
 @dataclass
 class RouteTable:
-    """The routes of one resource, declared once and built into a router per mode."""
+    """The routes of one resource, declared once and built into a router per mode.
+
+    ``operation_ids``: "name" uses each route's name as its OpenAPI operation id;
+    "fastapi" leaves FastAPI's default (name, path and method, e.g.
+    ``create_item_items_create_item_post``), which generated clients of an app
+    written the plain FastAPI way know.  ``documented`` gives the OpenAPI
+    ``responses`` for a route's error statuses."""
 
     prefix: str
     tags: list[str]
     routes: list[Route] = field(default_factory=list)
+    operation_ids: str = "name"
+    documented: Callable[..., dict[int | str, dict[str, Any]]] = documented
 
     def route(
         self,
@@ -145,14 +153,14 @@ class RouteTable:
                 methods=[route.method],
                 status_code=route.status_code,
                 response_model=route.response_model,
-                responses=documented(
+                responses=self.documented(
                     *route.errors, *((409,) if route.writes else ()), *((401,) if guards else ())
                 ),
                 dependencies=guards,
                 summary=summary,
                 description=inspect.cleandoc(description) or None,
                 name=route.name,
-                operation_id=route.name,
+                operation_id=route.name if self.operation_ids == "name" else None,
                 openapi_extra=route.openapi_extra,
                 route_class_override=_OrjsonRoute if route.writes else APIRoute,
             )

@@ -43,7 +43,8 @@ def test_items_are_itemread_json_byte_for_byte(client: Any) -> None:
                         json=[{"name": f"b{i}", "price": i} for i in range(3)])
     example = client.post("/items/transaction_example")
     patched = client.patch(f"/items/{rest.json()['id']}", json={"description": None})
-    assert {r.status_code for r in (created, rest, batch, example)} == {201}
+    assert created.status_code == rest.status_code == 201
+    assert batch.status_code == example.status_code == 200  # the seed's statuses
     assert patched.status_code == 200
 
     models = models_by_id(client)
@@ -64,9 +65,7 @@ def test_items_are_itemread_json_byte_for_byte(client: Any) -> None:
     assert page["items"] == [orjson.loads(item_json(model)) for model in ordered[:3]]
     assert page["total"] == 7
     assert batch.json() == [orjson.loads(item_json(models[item["id"]])) for item in batch.json()]
-    assert example.json()["items"] == [
-        orjson.loads(item_json(models[item["id"]])) for item in example.json()["items"]
-    ]
+    assert example.json() == {"message": "事务执行成功"}
 
 
 def test_timestamps_are_utc_in_itemread_form(client: Any) -> None:

@@ -65,6 +65,7 @@ def health_router(database: Any, mode: str) -> APIRouter:
     @router.get(
         "/health",
         response_model=Health,
+        name="health_check",  # the seed's name: its operation id, health_check_health_get
         responses={503: {"description": "Database unreachable (problem+json, Retry-After)",
                          "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}},
     )

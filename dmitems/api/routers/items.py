@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Body, Header, Path, Query, Request
@@ -54,6 +55,37 @@ def expected_version(if_match: str | None) -> int | None:
     if match is None or int(match.group(1)) > INT_MAX:
         return NO_VERSION
     return int(match.group(1))
+
+
+# PostgreSQL's text cannot hold U+0000, and its error names no field: checked before
+# the statement so that the 422 says which field.  (SQLite and DM store it.)
+_NO_NUL_DIALECTS = frozenset({"postgresql"})
+NUL_REASON = "PostgreSQL cannot store the NUL character (\\u0000) in text"
+
+
+def refuse_nul(store: Store, rows: Sequence[Any], *, numbered: bool = False) -> None:
+    """ValidationFailed naming each name or description that holds a NUL character, on
+    databases that cannot store one.  ``rows``: one model or dict; ``numbered``: a batch
+    (validated dicts, looked over in one join first: 56 µs for 1,000 rows)."""
+    if store.connection.dialect.name not in _NO_NUL_DIALECTS:
+        return
+    if numbered:
+        joined = "".join([row["name"] for row in rows] + [row["description"] or "" for row in rows])
+        if "\x00" not in joined:
+            return
+    found = [
+        (f"{index}.{key}" if numbered else key, NUL_REASON)
+        for index, row in enumerate(rows)
+        for key in ("name", "description")
+        if "\x00" in _text(row, key)
+    ]
+    if found:
+        raise ValidationFailed("; ".join(f"{where}: {why}" for where, why in found), found)
+
+
+def _text(row: Any, key: str) -> str:
+    value = row.get(key) if isinstance(row, Mapping) else getattr(row, key, None)
+    return value if isinstance(value, str) else ""
 
 
 def batch_rows(request: Request, records: list[Any]) -> list[dict[str, Any]]:
@@ -120,6 +152,7 @@ def count_created(count: int, parameters: dict[str, Any]) -> Response:
              writes=True, errors=(413, 422, 503))
 def add_item(store: Store, item: ItemCreate) -> Any:
     """Create an item; 201 with its Location and ETag."""
+    refuse_nul(store, [item])
     return store.create(item)
 
 
@@ -134,32 +167,37 @@ def list_items(store: Store, skip: Skip = 0, limit: Limit = 100, total: bool = T
              response_model=dict[str, int])
 def create_batch(store: Store, request: Request, records: BatchBody) -> Any:
     """Create up to batch_max items in one transaction; all or nothing."""
-    return store.insert_batch(batch_rows(request, records), returning=False)
+    rows = batch_rows(request, records)
+    refuse_nul(store, rows, numbered=True)
+    return store.insert_batch(rows, returning=False)
 
 
-@table.route("GET", "/{item_id}", present=item, response_model=ItemRead, errors=(404, 422, 503))
+@table.route("GET", "/{item_id:int}", present=item, response_model=ItemRead, errors=(404, 422, 503))
 def get_item(store: Store, item_id: ItemId) -> Any:
     """One item, with its version as ETag."""
     return store.get(item_id)
 
 
-@table.route("PATCH", "/{item_id}", present=item, response_model=ItemRead, writes=True,
+@table.route("PATCH", "/{item_id:int}", present=item, response_model=ItemRead, writes=True,
              errors=(404, 412, 413, 422, 503))
 def patch_item(
     store: Store, item_id: ItemId, changes: ItemUpdate, if_match: IfMatch = None
 ) -> Any:
     """Change some fields; `null` clears description; If-Match for optimistic locking."""
-    return store.update(item_id, changes.changes(), expected_version(if_match))
+    values = changes.changes()
+    refuse_nul(store, [values])
+    return store.update(item_id, values, expected_version(if_match))
 
 
-@table.route("PUT", "/{item_id}", present=item, response_model=ItemRead, writes=True,
+@table.route("PUT", "/{item_id:int}", present=item, response_model=ItemRead, writes=True,
              errors=(404, 412, 413, 422, 503))
 def replace_item(store: Store, item_id: ItemId, item: ItemCreate, if_match: IfMatch = None) -> Any:
     """Replace every field; If-Match for optimistic locking."""
+    refuse_nul(store, [item])
     return store.replace(item_id, item, expected_version(if_match))
 
 
-@table.route("DELETE", "/{item_id}", present=no_content, status_code=204, writes=True,
+@table.route("DELETE", "/{item_id:int}", present=no_content, status_code=204, writes=True,
              errors=(404, 412, 422, 503))
 def remove_item(store: Store, item_id: ItemId, if_match: IfMatch = None) -> Any:
     """Delete an item; 204."""
