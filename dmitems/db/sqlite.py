@@ -42,13 +42,6 @@ class SQLiteBackend(Backend):
         options.update(pool_recycle=-1, pool_pre_ping=False)
         # pysqlite's own lock wait, in seconds; PRAGMA busy_timeout below says the same.
         options["connect_args"] = {"timeout": settings.database_busy_timeout}
-        if is_async:
-            from dmitems.db.aiosqlite_fast import fast_dbapi
-
-            # One aiosqlite thread round trip per statement (see that module).
-            module = fast_dbapi()
-            if module is not None:
-                options["module"] = module
         return options
 
     def configure(self, engine: Engine, settings: Settings) -> None:
