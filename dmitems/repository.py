@@ -354,25 +354,12 @@ class SyncItems(_Executor):
 
 
 class AsyncItems(_Executor):
-    """Item operations on an ``AsyncConnection``; each method returns an awaitable.
-
-    ``executor``: what runs each statement, when not the connection's own
-    ``execute`` (the API's :class:`~dmitems.db.direct.DirectExecutor`).
-    """
+    """Item operations on an ``AsyncConnection``; each method returns an awaitable."""
 
     connection: AsyncConnection
 
-    def __init__(
-        self, connection: Any, backend: Backend, *, plain: bool = False, executor: Any = None
-    ) -> None:
-        super().__init__(connection, backend, plain=plain)
-        if executor is not None and not plain:
-            # A direct executor's rows are driver rows, which only the plain results read.
-            raise ValueError("an executor needs plain=True results")
-        self._execute = (executor or connection).execute
-
     async def _run(self, operation: Operation[T]) -> T:  # type: ignore[override]
-        execute = self._execute
+        execute = self.connection.execute
         try:
             step = next(operation)
             while True:

@@ -6,9 +6,7 @@ their parameter values as a ``(statement, parameters)`` step: building a
 statement and its cache key costs 30-45 µs, more than running it on SQLite.
 
 The sync and async executors in :mod:`dmitems.repository` run exactly these
-statements, so both paths send identical SQL.  The cached ones carry the
-``dmitems_direct`` execution option: on the API's one-statement routes they
-may run straight on the driver (see :mod:`dmitems.db.direct`).
+statements, through SQLAlchemy, so both paths send identical SQL.
 """
 
 from __future__ import annotations
@@ -36,16 +34,12 @@ from sqlalchemy import (
 
 from dmitems.models import COLUMNS, items, utc_now
 
-DIRECT = "dmitems_direct"
-"""Execution option on the cached hot statements: they may run straight on the driver."""
-
-
 @functools.cache
 def insert_item(*, returning: bool) -> Insert:
     """Run with one parameter dict (name, description, price): one new row."""
     statement = insert(items)
     statement = statement.returning(*COLUMNS) if returning else statement
-    return statement.execution_options(**{DIRECT: True})
+    return statement
 
 
 def bulk_insert_items() -> Insert:
@@ -85,14 +79,12 @@ def bulk_create_from_arrays() -> Insert:
     )
     source = select(rows.c.name, rows.c.description, rows.c.price)
     statement = insert(items).from_select(["name", "description", "price"], source)
-    return statement.returning(*COLUMNS).execution_options(**{DIRECT: True})
+    return statement.returning(*COLUMNS)
 
 
 @functools.cache
 def _get_item() -> Select[Any]:
-    return select(*COLUMNS).where(items.c.id == bindparam("item_id")).execution_options(
-        **{DIRECT: True}
-    )
+    return select(*COLUMNS).where(items.c.id == bindparam("item_id"))
 
 
 def get_item(item_id: int) -> tuple[Select[Any], dict[str, int]]:
@@ -111,13 +103,7 @@ def _page() -> Select[Any]:
     # BigInteger: the seed routes take any 64-bit skip (a page past the end is []).
     skip = bindparam("page_offset", type_=BigInteger)
     limit = bindparam("page_limit", type_=Integer)
-    return (
-        select(*COLUMNS)
-        .order_by(items.c.id)
-        .offset(skip)
-        .limit(limit)
-        .execution_options(**{DIRECT: True})
-    )
+    return select(*COLUMNS).order_by(items.c.id).offset(skip).limit(limit)
 
 
 def list_items(
@@ -127,7 +113,7 @@ def list_items(
     parameters = {"page_offset": skip, "page_limit": limit}
     if not name_contains:
         return _page(), parameters
-    return _name_filter(_page(), name_contains).execution_options(**{DIRECT: False}), parameters
+    return _name_filter(_page(), name_contains), parameters
 
 
 def count_items(name_contains: str | None = None) -> Select[Any]:
@@ -164,9 +150,7 @@ def delete_item(item_id: int, *, expected_version: int | None) -> Delete:
 
 @functools.cache
 def _version_of() -> Select[Any]:
-    return select(items.c.version).where(items.c.id == bindparam("item_id")).execution_options(
-        **{DIRECT: True}
-    )
+    return select(items.c.version).where(items.c.id == bindparam("item_id"))
 
 
 def version_of(item_id: int) -> tuple[Select[Any], dict[str, int]]:

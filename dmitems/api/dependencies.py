@@ -1,25 +1,27 @@
 """How a request reaches the database: the one per-request connection dependency.
 
-A route's operation receives a *store*: the repository executor for its mode
-(:class:`AsyncStore` over ``AsyncItems``, :class:`SyncStore` over
-``SyncItems``), bound to a connection opened for this request only.  The store
-adds one thing to the executor, ``insert_batch``: the importer's bulk path.
-Stores hand back items as plain dicts (the repository's ``plain`` results),
-which the presenters serialise with orjson: the same JSON as ``ItemRead``
-without building and dumping a pydantic model per row.
+A route's operation receives a *store*: the repository executor for the
+server's mode, bound to a connection opened for this request only.  There are
+exactly two ways to the database:
 
-Transactions: a route that runs one statement gets an autocommit connection
-where the driver supports it (PostgreSQL: the statement is its own
-transaction, so a create is exactly one round trip, with no BEGIN/COMMIT), and
-a read-only one on SQLite gets a connection outside any transaction (SQLite
-runs a lone SELECT in its own).  On those, the hot single-row statements run
-straight on the driver (:mod:`dmitems.db.direct`).  On DM a read-only route
-takes no connection of its own: its hot reads go to the Database's read relay,
-where a worker thread runs the read, its fetch and the rollback that ends it
-on whichever pooled connection is free (:mod:`dmitems.db.relay`).
-Everywhere else, and for routes that run several statements, the connection
-is inside ``begin()`` and commits when the operation returns, before the
-response is sent (``scope="function"``).
+* async mode: :class:`AsyncStore`, i.e. :class:`~dmitems.repository.AsyncItems`
+  on an ``AsyncConnection`` from :meth:`dmitems.db.Database.connect` /
+  :meth:`~dmitems.db.Database.begin`;
+* sync mode: :class:`SyncStore`, i.e. :class:`~dmitems.repository.SyncItems`
+  on a ``Connection`` from the sync engine, run in FastAPI's thread pool.
+
+Both run the same statements from :mod:`dmitems.statements` through
+SQLAlchemy.  A store adds one thing to its executor, ``insert_batch``: the
+batch routes' bulk path.  Stores hand back items as dicts (the repository's
+``rows_as="dicts"`` results), which the presenters serialise with orjson: the
+same JSON as ``ItemRead`` without building and dumping a pydantic model per row.
+
+Transactions (see :func:`store_kind`): on PostgreSQL a route that runs one
+statement gets a connection in SQLAlchemy's documented ``AUTOCOMMIT``
+isolation level, so the statement is its own transaction and a create is one
+round trip, with no BEGIN/COMMIT.  Everything else, and every route on SQLite
+and DM, runs inside ``begin()`` and commits when the operation returns, before
+the response is sent.
 """
 
 from __future__ import annotations
@@ -38,67 +40,45 @@ if TYPE_CHECKING:
 # left out on purpose: with aiosqlite each switch is a hop to the driver thread,
 # which costs more than the COMMIT it saves.
 _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
-# Backends whose one-statement reads run outside begin(): SQLite runs a lone SELECT in its own
-# transaction; on DM the read relay rolls each read's implicit transaction back in the same
-# worker call (dmitems.db.relay).
-_DIRECT_READ_BACKENDS = frozenset({"sqlite", "dm"})
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 class AsyncStore(AsyncItems):
-    """``AsyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL).
+    """``AsyncItems`` (dict results) plus the batch routes' bulk insert (COPY on PostgreSQL).
 
-    ``direct``: the connection is used outside any transaction, each statement
-    on its own, and the hot single-row statements run straight on the driver
-    (see :mod:`dmitems.db.direct`); ``autocommit`` says the rest run in
-    SQLAlchemy's AUTOCOMMIT mode.  ``executor``: what runs each statement, given
-    (DM's :class:`~dmitems.db.direct.RelayedReads`, which is the connection too).
+    ``autocommit``: the connection is in AUTOCOMMIT mode, each statement its own transaction.
     """
 
-    def __init__(
-        self,
-        connection: Any,
-        backend: Backend,
-        *,
-        direct: bool = False,
-        autocommit: bool = False,
-        executor: Any = None,
-    ) -> None:
-        if direct and executor is None:
-            from dmitems.db.direct import DirectExecutor
-
-            executor = DirectExecutor(connection, autocommit=autocommit)
-        super().__init__(connection, backend, plain=True, executor=executor)
+    def __init__(self, connection: Any, backend: Backend, *, autocommit: bool = False) -> None:
+        super().__init__(connection, backend, plain=True)
         self.backend = backend
-        self.executor = executor
+        self.autocommit = autocommit
 
-    @property
-    def direct(self) -> bool:
-        return self.executor is not None
-
-    def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
+    async def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
+        if returning:
+            return await self.bulk_create(rows)
+        # The count-only path (COPY, executemany) may be several statements: it needs
+        # the route's transaction to be atomic.
+        if self.autocommit:
+            raise RuntimeError("count-only batch routes need transaction=True, not bulk=True")
         from dmitems.importer import insert_rows
 
-        # Only a batch create (returning) runs as one statement on its own; the count-only
-        # bulk path (COPY, executemany) runs on the connection, which a transaction commits.
-        if self.direct and not returning:
-            raise RuntimeError("count-only batch routes need transaction=True, not bulk=True")
-        return insert_rows(
-            self.connection, self.backend, rows, returning=returning, plain=True,
-            executor=self.executor,
-        )
+        return await insert_rows(self.connection, self.backend, rows)
 
 
 class SyncStore(SyncItems):
-    """``SyncItems`` (plain results) plus the importer's bulk insert (COPY on PostgreSQL)."""
+    """``SyncItems`` (dict results) plus the batch routes' bulk insert (COPY on PostgreSQL)."""
 
     def __init__(self, connection: Any, backend: Backend) -> None:
         super().__init__(connection, backend, plain=True)
         self.backend = backend
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:
+        if returning:
+            return self.bulk_create(rows)
         from dmitems.importer import insert_rows_sync
 
-        return insert_rows_sync(self.connection, self.backend, rows, returning=returning, plain=True)
+        return insert_rows_sync(self.connection, self.backend, rows)
 
 
 Store = AsyncStore | SyncStore
@@ -112,14 +92,11 @@ def store_kind(
 
     * ``autocommit``: each statement is its own transaction (PostgreSQL single-statement
       routes, and batch creates, which are one statement there);
-    * ``direct-read``: a read-only route outside any transaction (SQLite, DM);
     * ``transaction``: everything else, in ``begin()``, taking the write turn if it writes.
     """
     one_statement = not transaction or (bulk and backend.array_insert)
     if one_statement and backend.name in _AUTOCOMMIT_BACKENDS:
         return "autocommit", False
-    if not transaction and not writes and backend.name in _DIRECT_READ_BACKENDS:
-        return "direct-read", False
     return "transaction", writes
 
 
@@ -136,14 +113,13 @@ def store_dependency(
     backend = database.backend
     kind, write_turn = store_kind(backend, transaction=transaction, writes=writes, bulk=bulk)
     autocommit = kind == "autocommit"
-    direct = kind in ("autocommit", "direct-read")
 
     if mode == "sync":
 
         def sync_store() -> Iterator[SyncStore]:
             if autocommit:
                 with database.sync_connect() as connection:
-                    connection.execution_options(isolation_level="AUTOCOMMIT")
+                    connection.execution_options(**_AUTOCOMMIT)
                     yield SyncStore(connection, backend)
             else:
                 with database.sync_begin(write=write_turn) as connection:
@@ -152,19 +128,10 @@ def store_dependency(
         return sync_store
 
     async def async_store() -> AsyncIterator[AsyncStore]:
-        relay = await database.read_relay() if kind == "direct-read" else None
-        if relay is not None:
-            from dmitems.db.direct import RelayedReads
-
-            reads = RelayedReads(database, relay)
-            try:
-                with database.translate_errors():
-                    yield AsyncStore(reads, backend, executor=reads)
-            finally:
-                await reads.close()
-        elif direct:
+        if autocommit:
             async with database.connect() as connection:
-                yield AsyncStore(connection, backend, direct=True, autocommit=autocommit)
+                await connection.execution_options(**_AUTOCOMMIT)
+                yield AsyncStore(connection, backend, autocommit=True)
         else:
             async with database.begin(write=write_turn) as connection:
                 yield AsyncStore(connection, backend)

@@ -75,11 +75,6 @@ class Backend:
     def configure(self, engine: Engine, settings: Settings) -> None:
         """Install event hooks on a (sync or async-wrapped) engine."""
 
-    def read_relay(self, engine: Any, slots: Any, **options: Any) -> Any:
-        """What runs the API's one-statement reads on the async pool
-        (:class:`dmitems.db.relay.ReadRelay`), or None: each request takes a connection."""
-        return None
-
     async def prepare_loop(self, settings: Settings) -> None:
         """Runs on the event loop before an async engine is used (e.g. executor sizing)."""
 

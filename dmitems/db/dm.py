@@ -132,14 +132,6 @@ class DMBackend(Backend):
             )
         super().check_driver(is_async)
 
-    def read_relay(self, engine: Any, slots: Any, **options: Any) -> Any:
-        """Reads handed from connection to connection on the worker threads (see
-        :mod:`dmitems.db.relay`): a freed connection never waits for the event loop."""
-        from dmitems.db.dm_compat import read_then_rollback
-        from dmitems.db.relay import ReadRelay
-
-        return ReadRelay(engine, slots, run=read_then_rollback, **options)
-
     def urls(self, url: URL) -> tuple[URL, URL]:
         return super().urls(url.set(drivername="dm"))
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dmitems.config import Settings
-from dmitems.db import closing
 from dmitems.db.base import Backend, first_line
 from dmitems.db.dm import DMBackend
 from dmitems.db.postgresql import PostgreSQLBackend
@@ -75,8 +74,6 @@ class Database:
         self._async_gate: Any = None
         # Pool slots handed out in arrival order (made with the async engine, see _take_slot).
         self._async_slots: Any = None
-        # The API's one-statement reads on DM (made with the async engine, see read_relay).
-        self._relay: Any = None
 
     @property
     def name(self) -> str:
@@ -103,21 +100,8 @@ class Database:
             if self.backend.serialize_writes:
                 self._async_gate = asyncio.Lock()
             self._async_slots = Slots(self.settings.pool_capacity)
-            self._relay = self.backend.read_relay(
-                engine,
-                self._async_slots,
-                timeout=self.settings.database_pool_timeout,
-                exhausted=self._pool_exhausted,
-                translate=self.translate_errors,
-            )
             self._async_engine = engine
         return self._async_engine
-
-    async def read_relay(self) -> Any:
-        """The relay for one-statement reads outside a transaction, or None where the
-        backend has none (see :mod:`dmitems.db.relay`; DM only)."""
-        await self.async_engine()
-        return self._relay
 
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
@@ -157,11 +141,9 @@ class Database:
 
     async def dispose(self) -> None:
         if self._async_engine is not None:
-            if self._relay is not None:  # its connections go back before the pool closes
-                await self._relay.drain(self.settings.database_pool_timeout)
             await self._async_engine.dispose()
             self._async_engine = None
-            self._async_gate = self._async_slots = self._relay = None
+            self._async_gate = self._async_slots = None
         self.sync_dispose()
 
     def sync_dispose(self) -> None:
@@ -208,12 +190,8 @@ class Database:
         slots = await self._take_slot()
         try:
             with self.translate_errors():
-                connection = await engine.connect()
-                try:
+                async with engine.connect() as connection:
                     yield connection
-                finally:
-                    # Without a task when closing sends nothing (see dmitems.db.closing).
-                    await closing.close(connection)
         finally:
             slots.give()
 

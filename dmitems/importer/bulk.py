@@ -133,18 +133,16 @@ async def insert_rows(
     method: str = "auto",
     returning: bool = False,
     plain: bool = False,
-    executor: Any = None,
 ) -> Any:
     """Insert validated row dicts; the count, or with ``returning`` the new rows in input order.
 
     ``plain=True`` gives the new rows as dicts (the API's presenters) instead
-    of ItemRead; ``executor`` runs the statements (see
-    :class:`~dmitems.repository.AsyncItems`).
+    of ItemRead.
     """
     if returning:
         from dmitems.repository import AsyncItems
 
-        created = AsyncItems(connection, backend, plain=plain, executor=executor)
+        created = AsyncItems(connection, backend, plain=plain)
         return await created.bulk_create(rows)
     return await insert_values(connection, backend, list(map(row_values, rows)), method=method)
 
