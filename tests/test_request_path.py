@@ -40,20 +40,21 @@ async def _postgresql(pg_url: str, **flags: Any) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-async def test_stores_autocommit_one_statement_routes_only_on_postgresql(database: Any) -> None:
-    async def autocommit(**flags: Any) -> bool:
+async def test_each_route_gets_the_connection_its_statements_need(database: Any) -> None:
+    async def kind(**flags: Any) -> str:
         async with _store(database, **flags) as store:
             options = store.connection.sync_connection.get_execution_options()
             assert store.autocommit is (options.get("isolation_level") == "AUTOCOMMIT")
-            assert store.connection.in_transaction() is not store.autocommit
-            return bool(store.autocommit)
+            in_begin = store.connection.in_transaction()
+            return "autocommit" if store.autocommit else "transaction" if in_begin else "read"
 
     postgresql = database.backend.name == "postgresql"
-    assert await autocommit(transaction=False, writes=False) is postgresql
-    assert await autocommit(transaction=False, writes=True) is postgresql
-    assert await autocommit(transaction=True, writes=True) is False
+    one_statement = "autocommit" if postgresql else "transaction"
+    assert await kind(transaction=False, writes=False) == ("autocommit" if postgresql else "read")
+    assert await kind(transaction=False, writes=True) == one_statement
+    assert await kind(transaction=True, writes=True) == "transaction"
     # A batch create is one statement on PostgreSQL (arrays), so it runs on its own there.
-    assert await autocommit(transaction=True, writes=True, bulk=True) is postgresql
+    assert await kind(transaction=True, writes=True, bulk=True) == one_statement
     assert store_kind(database.backend, transaction=True, writes=True) == ("transaction", True)
 
 

@@ -19,9 +19,12 @@ same JSON as ``ItemRead`` without building and dumping a pydantic model per row.
 Transactions (see :func:`store_kind`): on PostgreSQL a route that runs one
 statement gets a connection in SQLAlchemy's documented ``AUTOCOMMIT``
 isolation level, so the statement is its own transaction and a create is one
-round trip, with no BEGIN/COMMIT.  Everything else, and every route on SQLite
-and DM, runs inside ``begin()`` and commits when the operation returns, before
-the response is sent.
+round trip, with no BEGIN/COMMIT.  On SQLite and DM a read-only route that
+runs one statement gets a plain ``connect()``: the transaction the driver opens
+for the read ends with the rollback that closing the connection does anyway
+(with ``begin()`` it would be a COMMIT and then the pool's rollback: one more
+round trip on DM, one more thread hop on SQLite).  Everything else runs inside
+``begin()`` and commits when the operation returns, before the response is sent.
 """
 
 from __future__ import annotations
@@ -92,11 +95,15 @@ def store_kind(
 
     * ``autocommit``: each statement is its own transaction (PostgreSQL single-statement
       routes, and batch creates, which are one statement there);
+    * ``read``: a read-only single-statement route elsewhere, on a plain connection whose
+      implicit transaction the close rolls back;
     * ``transaction``: everything else, in ``begin()``, taking the write turn if it writes.
     """
     one_statement = not transaction or (bulk and backend.array_insert)
     if one_statement and backend.name in _AUTOCOMMIT_BACKENDS:
         return "autocommit", False
+    if not transaction and not writes:
+        return "read", False
     return "transaction", writes
 
 
@@ -117,9 +124,10 @@ def store_dependency(
     if mode == "sync":
 
         def sync_store() -> Iterator[SyncStore]:
-            if autocommit:
+            if kind != "transaction":
                 with database.sync_connect() as connection:
-                    connection.execution_options(**_AUTOCOMMIT)
+                    if autocommit:
+                        connection.execution_options(**_AUTOCOMMIT)
                     yield SyncStore(connection, backend)
             else:
                 with database.sync_begin(write=write_turn) as connection:
@@ -128,10 +136,11 @@ def store_dependency(
         return sync_store
 
     async def async_store() -> AsyncIterator[AsyncStore]:
-        if autocommit:
+        if kind != "transaction":
             async with database.connect() as connection:
-                await connection.execution_options(**_AUTOCOMMIT)
-                yield AsyncStore(connection, backend, autocommit=True)
+                if autocommit:
+                    await connection.execution_options(**_AUTOCOMMIT)
+                yield AsyncStore(connection, backend, autocommit=autocommit)
         else:
             async with database.begin(write=write_turn) as connection:
                 yield AsyncStore(connection, backend)
