@@ -12,7 +12,7 @@ Exit codes (documented in the README):
 1     unexpected internal error
 2     invalid input (validation, value too long, bad file, bad option)
 3     database unavailable or misconfigured (unreachable, login failed,
-      table missing, unknown URL scheme, driver missing, connection lost)
+      table missing or not in dmitems' shape, unknown URL scheme, driver missing, connection lost)
 4     not found
 5     version conflict (optimistic concurrency)
 6     rejected by a database constraint (integrity)
@@ -79,6 +79,16 @@ class ConnectionLost(DatabaseUnavailable):
 
 class SchemaMissing(DatabaseUnavailable):
     title = "Database schema missing"
+
+
+class SchemaMismatch(SchemaMissing):
+    """The table is there but not in the shape dmitems needs; ``differences``, one line each."""
+
+    title = "Database schema mismatch"
+
+    def __init__(self, message: str, differences: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.differences = differences or []
 
 
 class UnsupportedDatabase(DatabaseUnavailable):

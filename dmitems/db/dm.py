@@ -63,7 +63,10 @@ LOGIN_FAILED_CODES = frozenset(
 ENCRYPTION_CODES = frozenset({-70089, -70090, -70031, -70070})
 VALUE_TOO_LONG_CODES = frozenset({-6108, -6169, -70005})
 INTEGRITY_CODES = frozenset(range(-6612, -6600))
-TABLE_MISSING_CODES = frozenset({-2106})
+# "Invalid table or view name [%s]", "Invalid table name [%s]".
+TABLE_MISSING_CODES = frozenset({-2106, -2104})
+# "Invalid column name [%s]", "Invalid column name [%s].[%s]".
+COLUMN_MISSING_CODES = frozenset({-2111, -2130})
 # Session limits, lock timeouts, deadlocks, statement timeout: retry later.
 BUSY_CODES = frozenset({-6001, -6002, -6403, -6405, -6407, -7049})
 # What the dialect itself treats as a disconnect (invalidates the pooled connection).
@@ -189,6 +192,10 @@ class DMBackend(Backend):
             return SchemaMissing(
                 f"table 'items' does not exist in {target}; run `dmitems init-db` first"
             )
+        if code in COLUMN_MISSING_CODES:
+            from dmitems.db.schema import column_missing
+
+            return column_missing(target, reason)
         if code in CONNECTION_LOST_CODES:
             return ConnectionLost(f"connection to {target} lost: {reason}")
         if code in BUSY_CODES:

@@ -72,6 +72,10 @@ class PostgreSQLBackend(Backend):
             return SchemaMissing(
                 f"table 'items' does not exist in {target}; run `dmitems init-db` first"
             )
+        if sqlstate == "42703":  # undefined_column: a table made by something else
+            from dmitems.db.schema import column_missing
+
+            return column_missing(target, reason)
         if sqlstate in ("28P01", "28000"):
             return LoginFailed(f"login failed at {target}: {reason}")
         if sqlstate == "3D000":

@@ -71,6 +71,10 @@ class SQLiteBackend(Backend):
                 return SchemaMissing(
                     f"table 'items' does not exist in {target}; run `dmitems init-db` first"
                 )
+            if "no such column" in lowered:
+                from dmitems.db.schema import column_missing
+
+                return column_missing(target, first_line(message))
             if "unable to open database file" in lowered:
                 return DatabaseUnreachable(f"cannot open the SQLite file {target}")
             if "locked" in lowered or "busy" in lowered:
