@@ -86,6 +86,7 @@ def root(
 
 
 app.command("init-db")(database_commands.init_db)
+app.add_typer(database_commands.app, name="db")
 app.add_typer(item_commands.app, name="item")
 bulk_commands.register(item_commands.app)
 app.command("serve")(serve_commands.serve)

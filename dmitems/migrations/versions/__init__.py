@@ -1,0 +1,1 @@
+"""Alembic revisions of the items table (loaded by Alembic, not imported)."""
