@@ -1,4 +1,5 @@
-"""``dmitems doctor``: what is installed, whether the database answers, and whether sizing fits.
+"""``dmitems doctor``: what is installed, whether the database answers, whether sizing
+fits, and whether the items table has dmitems' shape.
 
 Library logic only (no printing): :func:`diagnose` returns a plain dict that the
 CLI renders as a rich report or JSON.  Every check is ``ok``, ``info``,
@@ -122,12 +123,8 @@ def sizing(settings: Settings, backend: str, concurrency: int | None) -> dict[st
     return result
 
 
-def _checks(
-    settings: Settings,
-    backend: str,
-    connection: dict[str, Any],
-    size: dict[str, Any],
-    defects: list[dict[str, Any]],
+def _connection_checks(
+    settings: Settings, backend: str, connection: dict[str, Any], size: dict[str, Any]
 ) -> list[Check]:
     checks: list[Check] = []
     if connection["ok"]:
@@ -135,27 +132,13 @@ def _checks(
     else:
         checks.append(Check("connect", FAIL, connection["error"]))
     capacity = size["pool_capacity"]
-    concurrency = size["concurrency"]
-    if concurrency is not None and concurrency > capacity:
-        checks.append(
-            Check(
-                "pool",
-                WARN,
-                f"concurrency {concurrency} exceeds the pool capacity {capacity} "
-                f"(pool_size {size['pool_size']} + max_overflow {size['max_overflow']}): "
-                f"{concurrency - capacity} requests wait for a connection at any time",
-            )
-        )
-    elif concurrency is not None:
-        checks.append(Check("pool", OK, f"pool capacity {capacity} covers concurrency {concurrency}"))
     if backend == "postgresql" and connection.get("max_connections"):
         usable = connection["max_connections"] - connection.get("superuser_reserved_connections", 0)
         needed = capacity * settings.server_workers
-        status = FAIL if needed > usable else OK
         checks.append(
             Check(
                 "max_connections",
-                status,
+                FAIL if needed > usable else OK,
                 f"{settings.server_workers} worker(s) x pool capacity {capacity} = {needed} "
                 f"connections; the server allows {usable}",
             )
@@ -165,59 +148,135 @@ def _checks(
         checks.append(
             Check("journal_mode", OK if mode == "wal" else WARN, f"journal_mode={mode}")
         )
-    if backend == "dm":
-        threads = size["executor_threads"]
-        if threads < capacity:
-            checks.append(
-                Check(
-                    "executor",
-                    FAIL,
-                    f"dm.executor_threads={threads} is below the pool capacity {capacity}: "
-                    "at most that many queries run at once",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "executor",
-                    OK,
-                    f"{threads} worker threads for {capacity} pooled connections "
-                    f"(the upstream default would be {size['upstream_executor_threads']})",
-                )
-            )
-        if settings.database_max_overflow:
-            checks.append(
-                Check(
-                    "overflow",
-                    WARN,
-                    f"max_overflow={settings.database_max_overflow}: every overflow connection "
-                    "costs a DM login and is closed again at check-in; prefer a fixed pool",
-                )
-            )
-        if settings.dm_login_timeout < 10:
-            checks.append(
-                Check(
-                    "login_timeout",
-                    WARN,
-                    f"dm.login_timeout={settings.dm_login_timeout}: short login timeouts fail "
-                    "intermittently with -70019; 30 is the tested value",
-                )
-            )
-        if connection.get("length_in_char") == 0:
-            checks.append(
-                Check(
-                    "length_in_char",
-                    INFO,
-                    "LENGTH_IN_CHAR=0: VARCHAR lengths count bytes; init-db sizes the string "
-                    "columns in bytes (4 per character) so names of 255 characters fit",
-                )
-            )
-        for defect in defects:
-            if defect["status"] == "present":
-                checks.append(Check(f"defect {defect['key']}", FAIL, defect["title"]))
-            elif defect["status"] == "advice":
-                checks.append(Check(f"defect {defect['key']}", INFO, defect["detail"]))
     return checks
+
+
+def _pool_checks(size: dict[str, Any]) -> list[Check]:
+    capacity = size["pool_capacity"]
+    concurrency = size["concurrency"]
+    if concurrency is None:
+        return []
+    if concurrency > capacity:
+        return [
+            Check(
+                "pool",
+                WARN,
+                f"concurrency {concurrency} exceeds the pool capacity {capacity} "
+                f"(pool_size {size['pool_size']} + max_overflow {size['max_overflow']}): "
+                f"{concurrency - capacity} requests wait for a connection at any time",
+            )
+        ]
+    return [Check("pool", OK, f"pool capacity {capacity} covers concurrency {concurrency}")]
+
+
+def _dm_sizing_checks(
+    settings: Settings, connection: dict[str, Any], size: dict[str, Any]
+) -> list[Check]:
+    checks: list[Check] = []
+    threads, capacity = size["executor_threads"], size["pool_capacity"]
+    if threads < capacity:
+        checks.append(
+            Check(
+                "executor",
+                FAIL,
+                f"dm.executor_threads={threads} is below the pool capacity {capacity}: "
+                "at most that many queries run at once",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "executor",
+                OK,
+                f"{threads} worker threads for {capacity} pooled connections "
+                f"(the upstream default would be {size['upstream_executor_threads']})",
+            )
+        )
+    if settings.database_max_overflow:
+        checks.append(
+            Check(
+                "overflow",
+                WARN,
+                f"max_overflow={settings.database_max_overflow}: every overflow connection "
+                "costs a DM login and is closed again at check-in; prefer a fixed pool",
+            )
+        )
+    if settings.dm_login_timeout < 10:
+        checks.append(
+            Check(
+                "login_timeout",
+                WARN,
+                f"dm.login_timeout={settings.dm_login_timeout}: short login timeouts fail "
+                "intermittently with -70019; 30 is the tested value",
+            )
+        )
+    if connection.get("length_in_char") == 0:
+        checks.append(
+            Check(
+                "length_in_char",
+                INFO,
+                "LENGTH_IN_CHAR=0: VARCHAR lengths count bytes; init-db sizes the string "
+                "columns in bytes (4 per character) so names of 255 characters fit",
+            )
+        )
+    return checks
+
+
+def _defect_checks(defects: list[dict[str, Any]]) -> list[Check]:
+    checks: list[Check] = []
+    for defect in defects:
+        if defect["status"] == "present":
+            checks.append(Check(f"defect {defect['key']}", FAIL, defect["title"]))
+        elif defect["status"] == "advice":
+            checks.append(Check(f"defect {defect['key']}", INFO, defect["detail"]))
+    return checks
+
+
+def _schema_check(schema: dict[str, Any] | None) -> list[Check]:
+    """ok, missing (a warning: init-db has not run yet), or the differences (a failure)."""
+    if schema is None:
+        return []
+    table = schema["table"]
+    if "error" in schema:
+        return [Check("schema", WARN, f"could not read table {table}: {schema['error']}")]
+    action = schema["action"]
+    if action == "create":
+        return [Check("schema", WARN, f"table {table} does not exist; run `dmitems init-db`")]
+    if action in ("current", "stamp", "upgrade"):
+        revision = schema["revision"] or "no version row yet (init-db stamps it)"
+        return [Check("schema", OK, f"table {table} matches dmitems' model; revision {revision}")]
+    fix = (
+        "change those columns by hand"
+        if action in ("blocked", "drifted")
+        else "review `dmitems db upgrade --dry-run`, then run `dmitems db upgrade`"
+    )
+    differences = "; ".join(schema["differences"])
+    return [Check("schema", FAIL, f"table {table} differs from dmitems' model: {differences}; {fix}")]
+
+
+def _checks(
+    settings: Settings, backend: str, report: dict[str, Any], defects: list[dict[str, Any]]
+) -> list[Check]:
+    connection, size = report["connectivity"], report["sizing"]
+    checks = _connection_checks(settings, backend, connection, size)
+    checks += _pool_checks(size)
+    if backend == "dm":
+        checks += _dm_sizing_checks(settings, connection, size)
+        checks += _defect_checks(defects)
+    checks += _schema_check(report.get("schema"))
+    return checks
+
+
+async def schema(database: Database) -> dict[str, Any]:
+    """The migrations survey of the items table, as plain data for the report."""
+    from dmitems.migrations import survey
+
+    try:
+        return (await survey(database)).as_dict()
+    except DmitemsError as error:
+        from dmitems.models import items
+
+        return {"table": items.name, "error": error.message}
 
 
 async def diagnose(database: Database, concurrency: int | None = None) -> dict[str, Any]:
@@ -239,7 +298,9 @@ async def diagnose(database: Database, concurrency: int | None = None) -> dict[s
         dm_compat.apply()  # a no-op when connecting already applied them
         defects = [defect.as_dict() for defect in dm_compat.report()]
         report["defects"] = defects
-    checks = _checks(settings, backend, connection, report["sizing"], defects)
+    if connection["ok"]:
+        report["schema"] = await schema(database)
+    checks = _checks(settings, backend, report, defects)
     report["checks"] = [asdict(check) for check in checks]
     report["ok"] = all(check.status != FAIL for check in checks)
     report["exit_code"] = 0 if report["ok"] else (error.exit_code if error else 3)

@@ -22,7 +22,7 @@ from dmitems.api.problems import (
     request_id_of,
 )
 from dmitems.api.routing import json_response
-from dmitems.errors import DmitemsError
+from dmitems.errors import DmitemsError, SchemaMismatch, SchemaMissing
 
 # The probe gets this long; the answer (200 or 503) leaves well inside 2 s.
 PROBE_SECONDS = 1.5
@@ -58,6 +58,21 @@ def _probe(database: Any, mode: str) -> Callable[[], Awaitable[Any]]:
     return probe
 
 
+def _schema_problem(error: SchemaMissing, request_id: str | None, now: str) -> Response:
+    """Connected, but the table is missing or in another shape: no retry will help."""
+    mismatch = isinstance(error, SchemaMismatch)
+    return problem_response(
+        503,
+        "Connected to the database, but the items table "
+        + ("is not in the shape dmitems needs; run `dmitems db upgrade`."
+           if mismatch else "does not exist; run `dmitems init-db`."),
+        title=error.title,
+        request_id=request_id,
+        database="schema_mismatch" if mismatch else "schema_missing",
+        timestamp=now,
+    )
+
+
 def health_router(database: Any, mode: str) -> APIRouter:
     router = APIRouter(tags=["health"])
     probe = _probe(database, mode)
@@ -66,11 +81,12 @@ def health_router(database: Any, mode: str) -> APIRouter:
         "/health",
         response_model=Health,
         name="health_check",  # the seed's name: its operation id, health_check_health_get
-        responses={503: {"description": "Database unreachable (problem+json, Retry-After)",
+        responses={503: {"description": "Database unreachable, or reachable but the items "
+                         "table is missing or not in dmitems' shape (problem+json)",
                          "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}},
     )
     async def health(request: Request) -> Response:
-        """Is the database reachable? 200 or 503, within 2 s whatever the database does."""
+        """Is the database reachable, with the table in shape? 200 or 503, within 2 s."""
         request_id = request_id_of(request.scope)
         now = datetime.now(timezone.utc).isoformat()
         try:
@@ -78,6 +94,8 @@ def health_router(database: Any, mode: str) -> APIRouter:
         except Exception as error:  # whatever went wrong, the answer is "unhealthy"
             reason = error.message if isinstance(error, DmitemsError) else type(error).__name__
             log.warning("request %s: health check failed: %s", request_id, reason)
+            if isinstance(error, SchemaMissing):
+                return _schema_problem(error, request_id, now)
             return problem_response(
                 503,
                 "The database is unreachable or did not answer in time.",
