@@ -149,11 +149,11 @@ def test_the_api_serves_the_adopted_table(database_url: str) -> None:
 def test_a_table_in_dmitems_shape_without_version_row_is_stamped(database_url: str) -> None:
     from sqlalchemy import create_engine
 
-    from dmitems.models import Base
+    from dmitems.models import metadata
     from tests.seed_service import sync_url
 
     engine = create_engine(sync_url(database_url))
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     engine.dispose()
     dry = upgrade(database_url, "--dry-run")
     assert dry.exit_code == 0
