@@ -113,9 +113,9 @@ def sizing(settings: Settings, backend: str, concurrency: int | None) -> dict[st
         "server_workers": settings.server_workers,
     }
     if backend == "dm":
-        from dmitems.db import dm_compat
+        from dmitems.db import loops
 
-        result["executor_threads"] = dm_compat.executor_threads(settings)
+        result["executor_threads"] = loops.executor_threads(settings)
         result["upstream_executor_threads"] = min(32, (os.cpu_count() or 1) + 4)
         result["executor_threads_source"] = (
             "dm.executor_threads" if settings.dm_executor_threads else "pool capacity + margin"
@@ -293,10 +293,9 @@ async def diagnose(database: Database, concurrency: int | None = None) -> dict[s
     report["sizing"] = sizing(settings, backend, concurrency)
     defects: list[dict[str, Any]] = []
     if backend == "dm":
-        from dmitems.db import dm_compat
+        from dmitems.db import dm_defects
 
-        dm_compat.apply()  # a no-op when connecting already applied them
-        defects = [defect.as_dict() for defect in dm_compat.report()]
+        defects = [defect.as_dict() for defect in dm_defects.report()]
         report["defects"] = defects
     if connection["ok"]:
         report["schema"] = await schema(database)

@@ -12,9 +12,9 @@ from dmitems.models import items
 
 @pytest.fixture
 def dialect() -> Any:
-    from dmSQLAlchemy.dmasync import DMDialectAsync_dmasync
+    from dmitems.db.dm_dialect import DMDialect  # what dm+dmAsync URLs build under dmitems
 
-    return DMDialectAsync_dmasync()
+    return DMDialect()
 
 
 def ddl(dialect: Any) -> str:

@@ -11,7 +11,7 @@ from tests.cli_runner import invoke
 from tests.dm_driver_double import installed
 
 DM_URL = "dm+dmAsync://SYSDBA:Doctor_pw3@127.0.0.1:5236"
-# Every defect named in /work/shared/dm-notes.md, by its key in dmitems.db.dm_compat.
+# Every defect named in /work/shared/dm-notes.md, by its key in dmitems.db.dm_defects.
 DM_NOTES_DEFECTS = {
     "sqlalchemy-2.1", "async-timeout-undeclared", "slots-shadowing", "blocking-connect",
     "fetch-on-loop", "small-executor", "dead-pre-ping", "executemany-returning",
@@ -65,7 +65,7 @@ def test_doctor_on_dm_names_every_defect_and_its_status() -> None:
     defects = {defect["key"]: defect for defect in report["defects"]}
     assert set(defects) == DM_NOTES_DEFECTS
     for key in ("slots-shadowing", "blocking-connect", "dead-pre-ping", "executemany-returning"):
-        assert defects[key]["present"] is True and defects[key]["status"] == "patched"
+        assert defects[key]["present"] is True and defects[key]["status"] == "fixed"
     assert report["connectivity"]["length_in_char"] == 1
     assert report["connectivity"]["charset"] == "UTF-8"
     assert report["sizing"]["executor_threads"] >= report["sizing"]["pool_capacity"]
@@ -76,7 +76,7 @@ def test_doctor_on_dm_rich_report_lists_defects() -> None:
     with installed():
         result = invoke("--url", DM_URL, "doctor")
     assert result.exit_code == 0, result.output
-    assert "known DM8 defects" in result.stdout and "patched" in result.stdout
+    assert "known DM8 defects" in result.stdout and "fixed" in result.stdout
 
 
 def test_doctor_fails_when_dm_executor_is_smaller_than_the_pool() -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
 _DEFECT_STYLE = {
-    "patched": "green",
+    "fixed": "green",
     "avoided": "green",
     "absent": "dim",
     "advice": "yellow",

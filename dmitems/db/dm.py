@@ -1,10 +1,14 @@
 """Dameng DM8: dmAsync for async, dmPython for sync, through dmSQLAlchemy.
 
-The rules in the README's "DM8 notes" live here and in :mod:`dmitems.db.dm_compat`:
+The rules in the README's DM8 table live here, in :mod:`dmitems.db.dm_dialect`
+(dmitems' ``dm+dmAsync`` dialect, which overrides dmSQLAlchemy's defects) and in
+:mod:`dmitems.db.dm_defects` (the catalogue ``doctor`` reports):
 
-* the compatibility fixes are applied before the first DM engine is built
-  (:meth:`DMBackend.prepare`), and the loop's executor is sized from the pool
-  before an async engine is used (:meth:`DMBackend.prepare_loop`);
+* the dialect is registered for ``dm+dmAsync`` before the first DM engine is
+  built (:meth:`DMBackend.prepare`); the installed packages are never modified;
+* in an event loop that dmitems owns, the loop's default executor is sized
+  from the pool before an async engine is used (:meth:`DMBackend.prepare_loop`,
+  :mod:`dmitems.db.loops`); other loops are their owner's to size;
 * driver options go through ``connect_args`` (the async dialect misplaces
   keyword arguments): ``login_timeout`` (30 s) and ``local_code`` (1 = UTF-8);
 * single-row creates do not use ``RETURNING``: under dmAsync the dialect runs
@@ -139,15 +143,12 @@ class DMBackend(Backend):
         return super().urls(url.set(drivername="dm"))
 
     def prepare(self) -> None:
-        from dmitems.db import dm_compat
-
-        dm_compat.apply()
+        register_dialect()
 
     async def prepare_loop(self, settings: Settings) -> None:
-        from dmitems.db import dm_compat
+        from dmitems.db import loops
 
-        dm_compat.size_executor(settings)
-        await dm_compat.start_executor_threads()
+        loops.size_executor(settings)  # only in a loop dmitems owns
 
     def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
         options = super().engine_options(settings, is_async)
@@ -201,6 +202,22 @@ class DMBackend(Backend):
         if code in BUSY_CODES:
             return DatabaseUnavailable(f"database busy at {target}: {reason}; try again")
         return None
+
+
+# The registry names dmitems' dialect answers to: dm+dmAsync as dmSQLAlchemy spells it, and
+# in lower case, which dmitems' URL check accepts too.
+DIALECT_NAMES = ("dm.dmAsync", "dm.dmasync")
+
+
+def register_dialect() -> None:
+    """Make ``dm+dmAsync`` URLs build :class:`dmitems.db.dm_dialect.DMDialect` in this process.
+
+    The registry imports the module only when such an engine is first built.
+    """
+    from sqlalchemy.dialects import registry
+
+    for name in DIALECT_NAMES:
+        registry.register(name, "dmitems.db.dm_dialect", "DMDialect")
 
 
 async def read_server_settings(connection: AsyncConnection) -> dict[str, Any]:

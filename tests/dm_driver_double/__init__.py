@@ -4,7 +4,7 @@ Only the DM *driver module* is doubled, because no DM server can run here; the
 real dmAsync and dmSQLAlchemy packages run unmodified on top of it.
 
 * :func:`installed` swaps the double in for ``dmPython`` inside this process
-  (and reloads dmAsync / dmSQLAlchemy so they bind to it), then restores the
+  (and reloads dmAsync, dmSQLAlchemy and dmitems' dialect so they bind to it), then restores the
   real modules.
 * :data:`DOUBLE_DIR` put first on ``PYTHONPATH`` makes a subprocess use it.
 * :class:`LoopLagMonitor` measures how long the event loop was kept from running.
@@ -23,22 +23,41 @@ from types import ModuleType
 
 DOUBLE_DIR = Path(__file__).resolve().parent
 _DRIVER_PACKAGES = ("dmPython", "dmAsync", "dmSQLAlchemy")
+# dmitems' dialect subclasses dmSQLAlchemy's classes: it is reloaded with them.
+_DIALECT_MODULE = "dmitems.db.dm_dialect"
 
 
 def _driver_modules() -> dict[str, ModuleType]:
     return {
         name: module
         for name, module in sys.modules.items()
-        if name.split(".")[0] in _DRIVER_PACKAGES
+        if name.split(".")[0] in _DRIVER_PACKAGES or name == _DIALECT_MODULE
     }
+
+
+def _swap(modules: dict[str, ModuleType]) -> None:
+    """Replace every driver module (and dmitems' dialect) in ``sys.modules`` with ``modules``.
+
+    SQLAlchemy's dialect registry finds the dialect module as an attribute of its
+    package, so that attribute follows too.
+    """
+    for name in list(_driver_modules()):
+        del sys.modules[name]
+    sys.modules.update(modules)
+    package = sys.modules.get(_DIALECT_MODULE.rpartition(".")[0])
+    attribute = _DIALECT_MODULE.rpartition(".")[2]
+    if package is not None:
+        if _DIALECT_MODULE in modules:
+            setattr(package, attribute, modules[_DIALECT_MODULE])
+        elif hasattr(package, attribute):
+            delattr(package, attribute)
 
 
 @contextlib.contextmanager
 def installed() -> Iterator[ModuleType]:
     """Use the driver double as ``dmPython`` for the duration of the block."""
     saved = _driver_modules()
-    for name in saved:
-        del sys.modules[name]
+    _swap({})
     sys.path.insert(0, str(DOUBLE_DIR))
     try:
         double = importlib.import_module("dmPython")
@@ -49,9 +68,7 @@ def installed() -> Iterator[ModuleType]:
         sys.path.remove(str(DOUBLE_DIR))
         if "dmPython" in sys.modules and getattr(sys.modules["dmPython"], "DOUBLE", False):
             sys.modules["dmPython"].reset()
-        for name in list(_driver_modules()):
-            del sys.modules[name]
-        sys.modules.update(saved)
+        _swap(saved)
 
 
 class LoopLagMonitor:
