@@ -37,8 +37,12 @@ the version as `ETag`; send it back in `If-Match` to update or delete safely.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The REST API for ``settings`` (mode, database, key, limits)."""
+def create_app(settings: Settings, *, owns_loop: bool = False) -> FastAPI:
+    """The REST API for ``settings`` (mode, database, key, limits).
+
+    ``owns_loop``: the app runs in dmitems' own server (``dmitems serve``), which may
+    size its event loop's default executor (see :mod:`dmitems.db.loops`).
+    """
     from dmitems.db import Database
 
     database = Database(settings)  # parses the URL only; engines come in the lifespan
@@ -47,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="dmitems",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(database, mode),
+        lifespan=_lifespan(database, mode, owns_loop),
         # FastAPI's built-in OpenTelemetry hooks cost time on every request; off.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
@@ -98,10 +102,14 @@ def _has_key(settings: Settings) -> bool:
     return settings.api_key is not None and bool(settings.api_key.get_secret_value())
 
 
-def _lifespan(database: Database, mode: str) -> Any:
+def _lifespan(database: Database, mode: str, owns_loop: bool) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = database.settings
+        if owns_loop:
+            from dmitems.db.loops import own
+
+            own()
         try:
             if mode == "sync":
                 database.sync_engine()

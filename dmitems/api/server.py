@@ -36,7 +36,7 @@ def app_from_environment() -> FastAPI:
 
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate_json(raw) if raw else load_settings()
-    app = create_app(settings)
+    app = create_app(settings, owns_loop=True)  # only `dmitems serve` runs this factory
     freeze_startup_objects()
     return app
 
@@ -127,7 +127,7 @@ def run(settings: Settings, *, reload: bool = False, announce: Callable[[str], N
 
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host=host, port=port, **options)
+    config = uvicorn.Config(create_app(settings, owns_loop=True), host=host, port=port, **options)
     server = uvicorn.Server(config)
     freeze_startup_objects()
     announce(f"http://{_display(host)}:{port}")

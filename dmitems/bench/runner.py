@@ -219,13 +219,17 @@ def _share(total: int, shard: Shard) -> int:
 
 def _child(payload: dict[str, Any], barrier: Any, outbox: Any) -> None:
     """Entry point of one load process: run its share and send back the recording."""
+    from dmitems.db.loops import owned
+
     shard = Shard(payload["index"], payload["count"], barrier)
     try:
         rows = BenchRows(payload["prefix"])
         outcome = asyncio.run(
-            measure(
-                payload["context"], payload["plan"], payload["concurrency"], payload["rate"],
-                rows, Silent(), shard,
+            owned(  # a load process's loop is dmitems' own: its executor is sized
+                measure(
+                    payload["context"], payload["plan"], payload["concurrency"], payload["rate"],
+                    rows, Silent(), shard,
+                )
             )
         )
         outbox.put((shard.index, outcome, None))

@@ -93,8 +93,10 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """
     import asyncio  # here, not at the top: `dmitems --help` needs no event loop
 
+    from dmitems.db.loops import owned
+
     if sys.version_info >= (3, 11):
-        return asyncio.run(coroutine)
+        return asyncio.run(owned(coroutine))  # the CLI's own loop: dmitems sizes its executor
 
     async def main() -> T:
         import signal
@@ -107,6 +109,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         return await coroutine
 
     try:
-        return asyncio.run(main())
+        return asyncio.run(owned(main()))
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
