@@ -197,6 +197,28 @@ async def test_pre_ping_sends_a_query_and_replaces_a_dead_connection(double: Any
     assert not [call for call in double.calls if call.on_loop_thread]
 
 
+async def test_a_rollback_is_sent_only_when_a_transaction_may_be_open(double: Any) -> None:
+    from sqlalchemy import text
+
+    from dmitems.db import Database
+
+    database = Database(dm_settings(database_pool_size=1))
+    select_one = text("SELECT 1 FROM DUAL")
+    try:
+        await database.warm_up(1)
+        double.calls.clear()
+        async with database.begin() as connection:  # committed: the pool's reset is free
+            await connection.execute(select_one)
+        async with database.connect() as connection:  # not committed: the pool rolls back
+            await connection.execute(select_one)
+        async with database.connect():  # nothing ran since that rollback: nothing to reset
+            pass
+    finally:
+        await database.dispose()
+    trips = [call.name for call in calls_named(double, "execute", "commit", "rollback")]
+    assert trips == ["execute", "commit", "execute", "rollback"]
+
+
 async def test_bulk_insert_uses_executemany_without_returning(double: Any) -> None:
     from dmitems.db import Database
     from dmitems.db.schema import create_schema

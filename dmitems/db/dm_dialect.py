@@ -74,10 +74,12 @@ class DMCursor(upstream.AsyncAdapt_dmasync_cursor):
     def execute(self, operation: Any, parameters: Any = None) -> None:
         # fetch-on-loop, dead-pre-ping: upstream returns dmAsync's execute coroutine without
         # awaiting it, so nothing runs unless the caller awaits the result (pre-ping never does).
+        self._adapt_connection.in_transaction = True
         self.await_(self._execute_and_fetch(operation, parameters))
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         # executemany-returning: dmAsync's Cursor.executemany throws the driver's result away.
+        self._adapt_connection.in_transaction = True
         raw = self._cursor.raw
         return self.await_(self._locked(raw.executemany, operation, seq_of_parameters))
 
@@ -103,7 +105,18 @@ class DMCursor(upstream.AsyncAdapt_dmasync_cursor):
 
 
 class DMConnection(upstream.AsyncAdapt_dmasync_connection):
-    __slots__ = ()
+    """The adapted connection; it knows whether a transaction may be open.
+
+    DM opens a transaction implicitly with the first statement after a commit or
+    rollback.  ``in_transaction`` is set by every statement sent through this
+    connection's cursors and cleared when the transaction ends, so a rollback
+    with nothing to roll back (the pool's reset after ``engine.begin()`` has
+    committed) costs no round trip, as with SQLAlchemy's asyncpg adapter.
+    Statements sent on ``driver_connection`` directly are not seen: roll back
+    or commit those yourself.
+    """
+
+    __slots__ = ("in_transaction",)
 
     # slots-shadowing: upstream's class attribute ``_connection = None`` hides the slot of
     # SQLAlchemy's AdaptedConnection, and every connect failed with "'_connection' is
@@ -113,6 +126,15 @@ class DMConnection(upstream.AsyncAdapt_dmasync_connection):
 
     def cursor(self, server_side: bool = False) -> DMCursor:
         return DMCursor(self)
+
+    def commit(self) -> None:
+        super().commit()
+        self.in_transaction = False
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            super().rollback()
+            self.in_transaction = False
 
     def close(self) -> None:
         # blocking-connect: dmAsync's Connection.close() logs out with the driver on the
@@ -235,7 +257,9 @@ class DMDialect(upstream.DMDialectAsync_dmasync):
         self.case_sensitive = raw.str_case_sensitive
         self.requires_name_normalize = bool(self.case_sensitive)
         self.async_connect = driver
-        return DMConnection(self.dbapi, driver)
+        connection = DMConnection(self.dbapi, driver)
+        connection.in_transaction = True  # the session queries ran on it
+        return connection
 
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> Any:
         # returning-into-on-loop: upstream's INSERT ... RETURNING ... INTO path (the DM
@@ -243,6 +267,7 @@ class DMDialect(upstream.DMDialectAsync_dmasync):
         if context is not None and context.out_parameters and getattr(
             context.compiled, "_dm_returning", False
         ):
+            cursor._adapt_connection.in_transaction = True
             return super().do_execute(cursor, statement, parameters, context)
         # fetch-on-loop: upstream awaits what cursor.execute() returns; DMCursor has run it.
         cursor.execute(statement, _driver_values(parameters))
