@@ -211,7 +211,7 @@ async def test_a_rollback_is_sent_only_when_a_transaction_may_be_open(double: An
             await connection.execute(select_one)
         async with database.connect() as connection:  # not committed: the pool rolls back
             await connection.execute(select_one)
-        async with database.connect():  # nothing ran since that rollback: nothing to reset
+        async with database.begin():  # nothing ran: nothing to commit or reset
             pass
     finally:
         await database.dispose()

@@ -109,8 +109,8 @@ class DMConnection(upstream.AsyncAdapt_dmasync_connection):
 
     DM opens a transaction implicitly with the first statement after a commit or
     rollback.  ``in_transaction`` is set by every statement sent through this
-    connection's cursors and cleared when the transaction ends, so a rollback
-    with nothing to roll back (the pool's reset after ``engine.begin()`` has
+    connection's cursors and cleared when the transaction ends, so a rollback or
+    commit with nothing to end (the pool's reset after ``engine.begin()`` has
     committed) costs no round trip, as with SQLAlchemy's asyncpg adapter.
     Statements sent on ``driver_connection`` directly are not seen: roll back
     or commit those yourself.
@@ -124,12 +124,17 @@ class DMConnection(upstream.AsyncAdapt_dmasync_connection):
     _connection = vars(AdaptedConnection)["_connection"]
     _cursor_cls = DMCursor
 
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.in_transaction = True  # the session queries ran on it
+
     def cursor(self, server_side: bool = False) -> DMCursor:
         return DMCursor(self)
 
     def commit(self) -> None:
-        super().commit()
-        self.in_transaction = False
+        if self.in_transaction:
+            super().commit()
+            self.in_transaction = False
 
     def rollback(self) -> None:
         if self.in_transaction:
@@ -257,9 +262,7 @@ class DMDialect(upstream.DMDialectAsync_dmasync):
         self.case_sensitive = raw.str_case_sensitive
         self.requires_name_normalize = bool(self.case_sensitive)
         self.async_connect = driver
-        connection = DMConnection(self.dbapi, driver)
-        connection.in_transaction = True  # the session queries ran on it
-        return connection
+        return DMConnection(self.dbapi, driver)
 
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> Any:
         # returning-into-on-loop: upstream's INSERT ... RETURNING ... INTO path (the DM
