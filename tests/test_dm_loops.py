@@ -103,3 +103,31 @@ def test_report_finds_each_overridden_defect_in_the_installed_packages(double: A
     assert not [key for key, defect in report.items() if defect.status == "present"]
     assert report["small-executor"].status == "advice"
     assert "own event loop" in report["small-executor"].detail
+
+
+@pytest.mark.filterwarnings("ignore:.*httpx2.*")
+@pytest.mark.parametrize(("owns_loop", "threads"), [(True, "dmitems-db"), (False, "asyncio")])
+def test_only_dmitems_serve_sizes_the_apps_loop(double: Any, owns_loop: bool, threads: str) -> None:
+    """``dmitems serve`` builds its app with owns_loop=True; an embedding application does not."""
+    from fastapi.testclient import TestClient
+
+    from dmitems.api import create_app
+    from dmitems.db import Database
+    from dmitems.db.schema import create_schema
+
+    settings = dm_settings(server_mode="async", database_pool_size=2)
+
+    async def schema() -> None:
+        database = Database(settings)
+        try:
+            await create_schema(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(schema())
+    with TestClient(create_app(settings, owns_loop=owns_loop)) as client:
+        double.calls.clear()
+        created = client.post("/items", json={"name": "机械键盘", "price": 199})
+        assert created.status_code == 201, created.text
+    names = {call.thread.rpartition("_")[0] for call in double.calls if call.name == "execute"}
+    assert names == {threads}
