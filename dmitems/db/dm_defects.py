@@ -75,7 +75,8 @@ DEFECTS: tuple[Defect, ...] = (
            "its dialect logs in, runs SELECT MODE$ / SET_SESSION_IDENTITY_CHECK and logs out "
            "in a worker thread",
            "prefer a fixed pool (max_overflow = 0); serve warms it at start (dm.warm_pool)"),
-    Defect("fetch-on-loop", "cursor execute returns an un-awaited coroutine; fetch runs on the loop",
+    Defect("fetch-on-loop",
+           "cursor execute returns an un-awaited coroutine; fetch runs on the loop",
            "fetchone/fetchall of every result block the loop; callers that do not await execute "
            "silently send nothing",
            "its dialect's cursor runs execute and fetchall together in one worker-thread call"),

@@ -1,26 +1,21 @@
 """dmitems' ``dm+dmAsync`` dialect: dmSQLAlchemy's async dialect with its defects overridden.
 
 dmSQLAlchemy 2.0.17 with dmAsync 1.0.0 cannot serve an async application as
-shipped (see :mod:`dmitems.db.dm_defects` for the catalogue).  This module
-subclasses the dialect and its adapted connection and cursor, and overrides
+shipped (the catalogue is :mod:`dmitems.db.dm_defects`).  This module
+subclasses the dialect and its adapted connection and cursor and overrides
 exactly what is broken; :func:`dmitems.db.dm.register_dialect` registers
-:class:`DMDialect` for ``dm+dmAsync`` through ``sqlalchemy.dialects.registry``,
-so ``create_async_engine("dm+dmAsync://...")`` builds it.  The installed
-packages are never modified: importing dmitems leaves every dmSQLAlchemy and
-dmAsync class as it was.
+:class:`DMDialect` for ``dm+dmAsync`` through ``sqlalchemy.dialects.registry``.
+The installed packages are never modified.  Each override names its defect
+key; when a release fixes one, ``dmitems doctor`` reports it ``absent`` (the
+probes at the end run upstream code on stand-in objects and change nothing)
+and the override can go.  Private attributes of the DM packages are used only
+here, each next to the defect it works around.
 
-Every override names its defect key.  When a dmSQLAlchemy or dmAsync release
-fixes a defect, ``dmitems doctor`` reports it ``absent`` (the probes at the end
-of this module run the upstream code on stand-in objects and change nothing)
-and the override can be deleted.  Private attributes of the DM packages are
-used only here, each next to the defect it works around.
-
-What a request costs with this dialect: a statement and the fetch of its rows
-are one call on a worker thread of the loop's default executor; commit and
-rollback are one call each (dmAsync's own); logging in, the dialect's two
-session queries and logging out are one call each.  Nothing that waits for
-the server runs on the event loop thread, except ``INSERT ... RETURNING ...
-INTO`` (upstream's path, left as is: dmitems never sends it).
+Costs: a statement and the fetch of its rows are one call on a worker thread
+of the loop's default executor; commit, rollback, login (with the two session
+queries) and logout are one call each.  Nothing that waits for the server runs
+on the loop thread, except upstream's ``INSERT ... RETURNING ... INTO``, which
+dmitems never sends.
 """
 
 from __future__ import annotations
@@ -105,15 +100,13 @@ class DMCursor(upstream.AsyncAdapt_dmasync_cursor):
 
 
 class DMConnection(upstream.AsyncAdapt_dmasync_connection):
-    """The adapted connection; it knows whether a transaction may be open.
+    """The adapted connection; ``in_transaction`` says whether a transaction may be open.
 
-    DM opens a transaction implicitly with the first statement after a commit or
-    rollback.  ``in_transaction`` is set by every statement sent through this
-    connection's cursors and cleared when the transaction ends, so a rollback or
-    commit with nothing to end (the pool's reset after ``engine.begin()`` has
-    committed) costs no round trip, as with SQLAlchemy's asyncpg adapter.
-    Statements sent on ``driver_connection`` directly are not seen: roll back
-    or commit those yourself.
+    DM opens one with the first statement after a commit or rollback; every statement
+    sent through this connection's cursors sets the flag.  A commit or rollback with
+    nothing to end (the pool's reset after ``begin()`` committed) then costs no round
+    trip, as with SQLAlchemy's asyncpg adapter.  Statements sent on
+    ``driver_connection`` directly are not seen: end those yourself.
     """
 
     __slots__ = ("in_transaction",)
