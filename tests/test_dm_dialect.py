@@ -250,7 +250,15 @@ async def test_orm_add_all_of_several_objects(double: Any) -> None:
 
     from dmitems.db import Database
     from dmitems.db.schema import create_schema
-    from dmitems.models import Item
+    from sqlalchemy.orm import DeclarativeBase
+
+    from dmitems.models import items
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Item(Base):
+        __table__ = items
 
     database = Database(dm_settings(database_pool_size=1))
     try:
