@@ -1,12 +1,13 @@
 """How the loop's executor size caps dm+dmAsync throughput (dmPython DRIVER DOUBLE, no server).
 
-Each request is what the API's ``GET /items/{id}`` does on DM: take a
-connection from a fixed pool of ``--pool`` connections (dmitems' FIFO slots),
-read one item inside ``Database.begin()``, commit, give the connection back.
-On dmitems' dm+dmAsync dialect (dmitems.db.dm_dialect) the read and its fetch
-are one worker-thread call and the commit another: two round trips of
-``--latency`` seconds, counted from the double's call log.  With threads
-plentiful, the pool is the only limit:
+Each request is what the API's ``GET /items/{id}`` does on DM, through the
+route's own store (``store_parameter``): take a connection from a fixed pool
+of ``--pool`` connections (``Database.connect()``, dmitems' FIFO slots), read
+one item, give the connection back, where the pool rolls back the transaction
+DM opened for the read.  On dmitems' dm+dmAsync dialect (dmitems.db.dm_dialect)
+the read and its fetch are one worker-thread call and the rollback another:
+two round trips of ``--latency`` seconds, counted from the double's call log.
+With threads plentiful, the pool is the only limit:
 
     bound = pool / (round trips x latency)      (30 / (2 x 0.005 s) = 3,000 req/s)
 
@@ -21,7 +22,7 @@ dmPython driver double (tests/dm_driver_double):
   from the pool (capacity + margin): the figure judged against the target;
 * ``ceiling``: dmitems' run with a 0.1 ms round trip: this machine's CPU limit;
 * ``raw``: the driver double with no asyncio and no SQLAlchemy: ``--pool``
-  threads, each on its own connection, each doing the same read and commit
+  threads, each on its own connection, each doing the same read and rollback
   in a loop: what the pool's connections can do when nothing sits between
   them and the caller.
 
@@ -68,6 +69,7 @@ async def drive(request: Any, seconds: float, concurrency: int) -> int:
 
 async def run(owned: bool, args: argparse.Namespace, double: Any) -> dict[str, float]:
     """One timed run: req/s, executor threads, and driver round trips per request."""
+    from dmitems.api.dependencies import store_parameter
     from dmitems.config import load_settings
     from dmitems.db import Database, loops
     from dmitems.db.schema import create_schema
@@ -89,9 +91,11 @@ async def run(owned: bool, args: argparse.Namespace, double: Any) -> dict[str, f
         await database.warm_up(args.pool)
         threads = loops.sized_threads(asyncio.get_running_loop()) or loops.UPSTREAM_THREADS
 
+        reading = store_parameter(database, "async", transaction=False, writes=False)
+
         async def request() -> None:
-            async with database.begin() as connection:
-                await AsyncItems(connection, database.backend).get(item.id)
+            async with reading() as store:
+                await store.get(item.id)
 
         await drive(request, min(0.5, args.seconds), args.concurrency)  # warm-up
         # The double logs every call; a log kept across runs grows to hundreds of thousands
@@ -108,7 +112,7 @@ async def run(owned: bool, args: argparse.Namespace, double: Any) -> dict[str, f
 
 
 def raw_driver(seconds: float, pool: int, sql: str, arguments: list[Any]) -> float:
-    """Requests/s of ``pool`` threads on the raw driver double: the same read and commit."""
+    """Requests/s of ``pool`` threads on the raw driver double: the same read and rollback."""
     import threading
 
     import dmPython  # the double: installed() has put it first on sys.path
@@ -127,7 +131,7 @@ def raw_driver(seconds: float, pool: int, sql: str, arguments: list[Any]) -> flo
             cursor.execute(sql, arguments)
             cursor.fetchall()
             cursor.close()
-            connection.commit()
+            connection.rollback()
             counts[index] += 1
 
     started = time.perf_counter()
