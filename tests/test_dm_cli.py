@@ -61,7 +61,8 @@ def test_init_db_sizes_strings_in_bytes_when_length_in_char_is_0(double: Any) ->
     result = invoke("--url", DM_URL, "init-db", "--json")
     assert result.exit_code == 0, result.output
     assert result.json()["length_in_char"] == 0
-    ddl = next(c.statement for c in double.calls if (c.statement or "").startswith("\nCREATE"))
+    ddl = next(c.statement for c in double.calls if c.statement and "TABLE items" in c.statement
+               and c.statement.startswith("\nCREATE"))
     assert "VARCHAR2(1020)" in ddl and "VARCHAR2(2000)" in ddl
     name = "键" * 255  # 765 bytes in UTF-8: fits a 1020-byte column
     added = invoke("--url", DM_URL, "item", "add", "--name", name, "--price", "1", "--json")
@@ -71,5 +72,6 @@ def test_init_db_sizes_strings_in_bytes_when_length_in_char_is_0(double: Any) ->
 def test_init_db_keeps_char_semantics_when_length_in_char_is_1(double: Any) -> None:
     result = invoke("--url", DM_URL, "init-db", "--json")
     assert result.exit_code == 0 and result.json()["length_in_char"] == 1
-    ddl = next(c.statement for c in double.calls if (c.statement or "").startswith("\nCREATE"))
+    ddl = next(c.statement for c in double.calls if c.statement and "TABLE items" in c.statement
+               and c.statement.startswith("\nCREATE"))
     assert "VARCHAR2(255 CHAR)" in ddl
