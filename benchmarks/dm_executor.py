@@ -184,6 +184,7 @@ def main() -> None:
         sql, arguments = read_statement()
         for _ in range(args.repeat):
             for label, owned, latency in kinds:
+                double.reset()  # an empty server: each run creates its table afresh
                 double.configure(latency=latency)
                 runs[label].append(asyncio.run(run(owned, args, double)))
             double.configure(latency=args.latency)
