@@ -48,15 +48,16 @@ def test_version_and_module_entry_point() -> None:
 
 
 def _modules_after(*args: str, cwd: Any = None) -> set[str]:
-    """The modules a real ``dmitems ARGS`` process has imported when it exits."""
+    """The modules a real ``dmitems ARGS`` process has imported when it exits (with 0)."""
     code = (
         "import sys\n"
         "from dmitems.cli import main\n"
         f"sys.argv = ['dmitems', *{list(args)!r}]\n"
         "try:\n"
         "    main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
+        "except SystemExit as stop:\n"
+        "    if stop.code:\n"
+        "        raise\n"
         "print('MODULES', ' '.join(sys.modules))\n"
     )
     completed = subprocess.run(
