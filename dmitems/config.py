@@ -125,9 +125,7 @@ class Settings(BaseSettings):
         for secret in (self.database_password, self.api_key):
             if secret is not None and secret.get_secret_value():
                 found.append(secret.get_secret_value())
-        url_password = _password_in_url(self.database_url)
-        if url_password:
-            found.append(url_password)
+        found.extend(url_secrets(self.database_url))
         return found
 
     def redact(self, text: str) -> str:
@@ -153,16 +151,33 @@ _TOML_FIELDS: dict[tuple[str, str], str] = {
 
 # Greedy up to the last "@", as SQLAlchemy parses it, so a password holding "@" is hidden whole.
 _URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)")
+# A query parameter whose name looks like it holds a secret: password, pass, pwd,
+# sslpassword, secret, token, key, api_key, auth...  Masking a harmless one (sslkey
+# is a file name) costs nothing; printing a real one costs a password.
+_URL_SECRET_PARAMETER = re.compile(
+    r"(?P<head>[?&;](?P<name>[^=&#\s]*(?:pass|pwd|secret|token|key|auth|credential)[^=&#\s]*)=)"
+    r"(?P<value>[^&#\s]*)",
+    re.IGNORECASE,
+)
+MASK = "***"
 
 
-def _password_in_url(url: str) -> str | None:
-    match = _URL_PASSWORD.search(url)
-    return match.group("password") if match else None
+def url_secrets(url: str) -> list[str]:
+    """Every secret a URL holds: the userinfo password and secret-looking query values,
+    each as written and percent-decoded."""
+    from urllib.parse import unquote
+
+    found = [m.group("password") for m in _URL_PASSWORD.finditer(url)]
+    found += [m.group("value") for m in _URL_SECRET_PARAMETER.finditer(url)]
+    decoded = [unquote(value) for value in found]
+    return [value for value in dict.fromkeys(found + decoded) if value and value != MASK]
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, even if SQLAlchemy cannot parse it."""
-    return _URL_PASSWORD.sub(r"\g<head>***\g<tail>", url)
+    """The URL with its password and every secret-looking query value replaced by ``***``,
+    even if SQLAlchemy cannot parse it.  Every place dmitems shows a URL goes through here."""
+    url = _URL_PASSWORD.sub(rf"\g<head>{MASK}\g<tail>", url)
+    return _URL_SECRET_PARAMETER.sub(rf"\g<head>{MASK}", url)
 
 
 def find_config_file(explicit: Path | None) -> Path | None:
@@ -222,7 +237,7 @@ def load_settings(config_path: Path | None = None, flags: dict[str, Any] | None 
         settings = _validate(merged)
     except ValidationError as exc:
         secrets = [str(v) for k, v in merged.items() if k in ("database_password", "api_key")]
-        secrets.append(_password_in_url(str(merged.get("database_url", ""))) or "")
+        secrets.extend(url_secrets(str(merged.get("database_url", ""))))
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"
         where = sources.get(name, SOURCE_DEFAULT)

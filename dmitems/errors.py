@@ -23,7 +23,12 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+# SQLAlchemy's asyncpg adapter words a driver error as "<class 'asyncpg.exceptions.X'>: text".
+# Messages are written for users: the class name goes, the text stays.
+_CLASS_PREFIX = re.compile(r"<class '[\w.]+'>:\s*")
 
 
 class DmitemsError(Exception):
@@ -34,6 +39,7 @@ class DmitemsError(Exception):
     title = "Internal error"
 
     def __init__(self, message: str) -> None:
+        message = without_class_names(message)
         super().__init__(message)
         self.message = message
 
@@ -127,6 +133,11 @@ class ThresholdFailed(DmitemsError):
 class Interrupted(DmitemsError):
     exit_code = 130
     title = "Interrupted"
+
+
+def without_class_names(text: str) -> str:
+    """``text`` without the ``<class '...'>:`` prefixes drivers put before their messages."""
+    return _CLASS_PREFIX.sub("", text)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

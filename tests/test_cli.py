@@ -154,11 +154,12 @@ def test_password_from_the_environment_is_used_and_never_shown(pg_url: str) -> N
     assert PASSWORD not in shown.output
 
 
-def test_debug_shows_the_traceback() -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
     result = invoke("--debug", "--url", "oracle://h/x", "item", "list")
-    assert result.exit_code != 0
-    assert result.exception is not None
-    assert "unsupported database URL scheme" in str(result.exception)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "UnsupportedDatabase: unsupported database URL scheme" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: unsupported database URL scheme")
 
 
 def test_real_process_errors_are_one_line(tmp_path: Any) -> None:

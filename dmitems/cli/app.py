@@ -17,7 +17,7 @@ from dmitems.cli import (
     item_commands,
     serve_commands,
 )
-from dmitems.cli.output import DmitemsGroup
+from dmitems.cli.output import DmitemsGroup, debug_logging
 from dmitems.cli.state import CliState
 
 HELP = """\
@@ -80,9 +80,7 @@ def root(
 ) -> None:
     ctx.obj = CliState(config_path=config, url=url, debug=debug)
     if debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        debug_logging(ctx.obj)
 
 
 app.command("init-db")(database_commands.init_db)

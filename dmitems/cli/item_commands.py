@@ -31,6 +31,12 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# The id column is a 64-bit integer on every backend: a larger id is bad input (exit 2)
+# here, as it is a 422 in the API, not a driver overflow.
+# Versions and offsets are 32-bit, as in the API.
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+ItemId = Annotated[int, typer.Argument(metavar="ID", help="Item id.", max=BIGINT_MAX)]
 
 
 def with_items(ctx: typer.Context, work: Callable[[SyncItems], T], *, write: bool = False) -> T:
@@ -119,7 +125,7 @@ def add(
 @app.command("get")
 def get(
     ctx: typer.Context,
-    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    item_id: ItemId,
     as_json: JsonFlag = False,
 ) -> None:
     """Show one item.
@@ -132,7 +138,7 @@ def get(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    skip: Annotated[int, typer.Option("--skip", min=0, help="Items to skip.")] = 0,
+    skip: Annotated[int, typer.Option("--skip", min=0, max=INT_MAX, help="Items to skip.")] = 0,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Items to show.")] = 20,
     name_contains: Annotated[
         Optional[str], typer.Option("--name-contains", help="Only names containing this text.")
@@ -150,7 +156,7 @@ def list_(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    item_id: ItemId,
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="New name.")] = None,
     price: Annotated[Optional[int], typer.Option("--price", "-p", help="New price.")] = None,
     description: Annotated[
@@ -163,6 +169,7 @@ def update(
         Optional[int],
         typer.Option(
             "--expect-version",
+            max=INT_MAX,
             help="Only update if the item is at this version (exit 5 otherwise).",
         ),
     ] = None,
@@ -193,11 +200,13 @@ def update(
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    item_id: Annotated[int, typer.Argument(metavar="ID", help="Item id.")],
+    item_id: ItemId,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     expect_version: Annotated[
         Optional[int],
-        typer.Option("--expect-version", help="Only delete if the item is at this version."),
+        typer.Option(
+            "--expect-version", max=INT_MAX, help="Only delete if the item is at this version."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

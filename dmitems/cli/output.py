@@ -49,7 +49,7 @@ def success(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+    console(stderr=True).print(f"[yellow]warning:[/yellow] {_escape(message)}", soft_wrap=True)
 
 
 def error_line(message: str) -> None:
@@ -115,8 +115,7 @@ class DmitemsGroup(TyperGroup):
             raise
         except DmitemsError as exc:
             state = _state(ctx)
-            if state is not None and state.debug:
-                raise
+            _traceback_if_debug(state)
             fail(state.redact(exc.message) if state else exc.message, exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -126,8 +125,7 @@ class DmitemsGroup(TyperGroup):
             if _is_usage_error(exc):
                 _usage_failure(exc)
             state = _state(ctx)
-            if state is not None and state.debug:
-                raise
+            _traceback_if_debug(state)
             text = " ".join(str(exc).split())[:200]
             secrets = state.secrets() if state else []
             fail(
@@ -135,3 +133,30 @@ class DmitemsGroup(TyperGroup):
                 "(rerun with --debug for the traceback)",
                 1,
             )
+
+
+def debug_logging(state: CliState) -> None:
+    """--debug: debug logs on stderr, every line with the run's secrets masked."""
+    import logging
+
+    class Redacting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return state.redact(super().format(record))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(Redacting("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG, handlers=[handler])
+
+
+def _traceback_if_debug(state: CliState | None) -> None:
+    """Under --debug, the traceback of the error being handled, secrets masked.
+
+    The exit code stays the documented one: --debug adds information, it does not
+    turn every failure into exit 1.
+    """
+    if state is None or not state.debug:
+        return
+    import traceback
+
+    sys.stderr.write(state.redact(traceback.format_exc()))
+    sys.stderr.flush()

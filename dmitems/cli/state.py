@@ -36,18 +36,11 @@ class CliState:
         return self._settings
 
     def secrets(self) -> list[str]:
-        from dmitems.config import mask_url
+        from dmitems.config import url_secrets
 
         found = self._settings.secrets() if self._settings is not None else []
-        if self.url:
-            masked = mask_url(self.url)
-            # Whatever mask_url hid is a secret, even when the URL cannot be parsed.
-            if masked != self.url:
-                head, _, rest = self.url.partition("://")
-                userinfo = rest.rpartition("@")[0]
-                if ":" in userinfo:
-                    found.append(userinfo.split(":", 1)[1])
-        return found
+        # --url's secrets count even when the settings could not be built from it.
+        return found + url_secrets(self.url or "")
 
     def redact(self, text: str) -> str:
         from dmitems.errors import redact

@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dmitems.config import Settings
+from dmitems.config import Settings, mask_url
 from dmitems.db.base import Backend, first_line
 from dmitems.db.dm import DMBackend
 from dmitems.db.postgresql import PostgreSQLBackend
@@ -64,7 +64,8 @@ class Database:
         url = parse_url(settings.database_url, password)
         self.backend = backend_for(url)
         self.async_url, self.sync_url = self.backend.urls(url)
-        self.target = self.async_url.render_as_string(hide_password=True)
+        # mask_url also hides secret-looking query parameters (?password=...).
+        self.target = mask_url(self.async_url.render_as_string(hide_password=True))
         self._async_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._secrets = settings.secrets()

@@ -40,29 +40,55 @@ class PostgreSQLBackend(Backend):
     array_insert = True
 
     def urls(self, url: URL) -> tuple[URL, URL]:
-        return super().urls(url.set(drivername="postgresql"))
+        """libpq parameters leave the asyncpg URL (see :mod:`dmitems.db.libpq`), and
+        asyncpg-only ones leave the psycopg URL."""
+        from dmitems.db import libpq
+
+        async_query, sync_query = libpq.split_query(url.query)
+        async_url, sync_url = super().urls(url.set(drivername="postgresql"))
+        return async_url.set(query=async_query), sync_url.set(query=sync_query)
 
     def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
+        from sqlalchemy.engine import make_url
+
+        from dmitems.db import libpq
+
         options = super().engine_options(settings, is_async)
-        timeout = settings.database_connect_timeout
+        url = libpq.parse(make_url(settings.database_url).query)
+        timeout = url.connect_timeout or settings.database_connect_timeout
+        name = url.application_name or "dmitems"
         if is_async:
-            options["connect_args"] = {
+            arguments: dict[str, Any] = {
                 "timeout": timeout,
                 # UTC sessions: both drivers then hand back timestamps in UTC.
-                "server_settings": {"application_name": "dmitems", "timezone": "UTC"},
+                "server_settings": {
+                    **url.server_settings, "application_name": name, "timezone": "UTC"
+                },
             }
+            if url.ssl is not None:
+                arguments["ssl"] = url.ssl
+            if url.target_session_attrs is not None:
+                arguments["target_session_attrs"] = url.target_session_attrs
+            options["connect_args"] = arguments
         else:
+            # The URL's libpq parameters reach libpq as they are; these are added to them.
+            user_options = make_url(settings.database_url).query.get("options")
             options["connect_args"] = {
                 # libpq takes whole seconds, and treats 1 as 2.
                 "connect_timeout": max(2, round(timeout)),
-                "application_name": "dmitems",
-                "options": "-c timezone=UTC",
+                "application_name": name,
+                "options": " ".join(
+                    filter(None, (libpq.last(user_options or ""), "-c timezone=UTC"))
+                ),
             }
         return options
 
     def classify(self, exc: BaseException, target: str) -> DmitemsError | None:
         sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
         reason = first_line(str(exc))
+        if type(exc).__name__ == "ClientConfigurationError":
+            # asyncpg: e.g. sslmode=verify-full without a root certificate to verify with.
+            return InvalidInput(f"database URL: {reason}")
         if sqlstate is None:
             # psycopg reports a failed connection without a SQLSTATE.
             if type(exc).__name__ == "OperationalError" and "connection" in reason.lower():
