@@ -8,6 +8,7 @@ writers in other processes (``serve --workers N``, the CLI).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -21,7 +22,7 @@ from dmitems.errors import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import URL, Engine
 
     from dmitems.config import Settings
 
@@ -35,6 +36,18 @@ class SQLiteBackend(Backend):
     sync_modules = ("sqlite3",)
     install_hint = "pip install aiosqlite"
     serialize_writes = True
+
+    def urls(self, url: URL) -> tuple[URL, URL]:
+        # A file in a missing directory is refused before aiosqlite starts its thread: a
+        # failed connect leaves that thread reporting to a closed loop (a stray traceback).
+        path = url.database or ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            directory = Path(path).expanduser().absolute().parent
+            if not directory.is_dir():
+                raise DatabaseUnreachable(
+                    f"cannot open the SQLite file {path}: directory {directory} does not exist"
+                )
+        return super().urls(url)
 
     def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
         options = super().engine_options(settings, is_async)
