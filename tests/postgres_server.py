@@ -47,6 +47,7 @@ class PostgresServer:
     workdir: Path
     port: int
     user: str | None  # system user the server runs as, or None for the current one
+    extra_options: str = ""  # more postgres -c settings, after the defaults (they win)
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = list(args)
@@ -78,20 +79,38 @@ class PostgresServer:
             "--locale", "C",
             "--no-sync",
         )
-        options = (
+        self.resume()
+
+    def options(self) -> str:
+        return (
             f"-p {self.port} -h 127.0.0.1 -k {self.workdir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300 -c shared_buffers=64MB"
-        )
+            f"-c max_connections=300 -c shared_buffers=64MB {self.extra_options}"
+        ).strip()
+
+    def resume(self) -> None:
+        """Start the server on its existing data directory (after :meth:`halt`)."""
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D", str(self.datadir),
             "-l", str(self.workdir / "log"),
-            "-o", options,
+            "-o", self.options(),
             "-w",
             "-t", "60",
             "start",
         )
+
+    def halt(self) -> None:
+        """Stop as a crash would (``-m immediate``), keeping the data directory."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started."""
+        import psutil
+
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = psutil.Process(postmaster).children(recursive=True)
+        return [postmaster, *(child.pid for child in children)]
 
     def stop(self) -> None:
         self._run(
@@ -107,7 +126,7 @@ class PostgresServer:
             return ""
 
 
-def start_server() -> PostgresServer:
+def start_server(extra_options: str = "") -> PostgresServer:
     bindir = find_bindir()
     if bindir is None:
         raise FileNotFoundError(
@@ -117,7 +136,9 @@ def start_server() -> PostgresServer:
     user = "postgres" if os.geteuid() == 0 else None
     workdir = Path(tempfile.mkdtemp(prefix="dmitems-pg-"))
     os.chmod(workdir, 0o700)
-    server = PostgresServer(bindir=bindir, workdir=workdir, port=free_port(), user=user)
+    server = PostgresServer(
+        bindir=bindir, workdir=workdir, port=free_port(), user=user, extra_options=extra_options
+    )
     try:
         server.start()
     except subprocess.CalledProcessError as exc:

@@ -99,25 +99,24 @@ def test_bench_report_masks_a_password_given_in_the_query(pg_url: str, tmp_path:
 
 
 def _serve(url: str, *args: str, env: dict[str, str] | None = None) -> str:
-    """Start `dmitems serve`, wait for its start-up line, stop it; return its stderr."""
+    """Start `dmitems serve`, wait until it answers, stop it; return its stderr."""
+    import httpx
+
+    port = free_port()
     environment = {**os.environ, "DMITEMS_DATABASE_URL": url, **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "dmitems", "serve", "--port", str(free_port()), *args],
+        [sys.executable, "-m", "dmitems", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )
-    lines = []
     deadline = time.monotonic() + 30
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("serving "):
-            break
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
-    rest = process.communicate(timeout=30)[1]
-    return "".join(lines) + rest
+    return process.communicate(timeout=30)[1]
 
 
 def test_serve_start_up_line_masks_query_secrets(tmp_path: Path) -> None:
@@ -292,3 +291,18 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
     assert is_loopback(host) is loopback
 
+
+
+# -- found by the outage test: psycopg's connect timeout was a 500 ----------------------------
+
+
+def test_psycopg_connection_timeout_is_unreachable_not_unexpected() -> None:
+    import psycopg
+
+    from dmitems.db.postgresql import PostgreSQLBackend
+    from dmitems.errors import DatabaseUnreachable
+
+    error = psycopg.errors.ConnectionTimeout("connection timeout expired")
+    mapped = PostgreSQLBackend().classify(error, "postgresql://h/db")
+    assert isinstance(mapped, DatabaseUnreachable)
+    assert mapped.message == "database unreachable at postgresql://h/db: connection timeout expired"

@@ -90,8 +90,10 @@ class PostgreSQLBackend(Backend):
             # asyncpg: e.g. sslmode=verify-full without a root certificate to verify with.
             return InvalidInput(f"database URL: {reason}")
         if sqlstate is None:
-            # psycopg reports a failed connection without a SQLSTATE.
-            if type(exc).__name__ == "OperationalError" and "connection" in reason.lower():
+            # psycopg reports a failed connection without a SQLSTATE (as OperationalError,
+            # or its subclass ConnectionTimeout when connect_timeout runs out).
+            operational = any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
+            if operational and "connection" in reason.lower():
                 return DatabaseUnreachable(f"database unreachable at {target}: {_tail(reason)}")
             return None
         if sqlstate == "42P01":
