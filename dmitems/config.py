@@ -162,12 +162,21 @@ _URL_SECRET_PARAMETER = re.compile(
 MASK = "***"
 
 
+def _userinfo_part(url: str) -> tuple[str, str]:
+    """(the part that holds the userinfo password, the rest): the part before the query
+    when that already holds an "@" (so "?application_name=me@x" is no password), else the
+    whole URL (a password may hold a "?")."""
+    head, mark, query = url.partition("?")
+    return (head, mark + query) if "@" in head else (url, "")
+
+
 def url_secrets(url: str) -> list[str]:
     """Every secret a URL holds: the userinfo password and secret-looking query values,
     each as written and percent-decoded."""
     from urllib.parse import unquote
 
-    found = [m.group("password") for m in _URL_PASSWORD.finditer(url)]
+    userinfo, _ = _userinfo_part(url)
+    found = [m.group("password") for m in _URL_PASSWORD.finditer(userinfo)]
     found += [m.group("value") for m in _URL_SECRET_PARAMETER.finditer(url)]
     decoded = [unquote(value) for value in found]
     return [value for value in dict.fromkeys(found + decoded) if value and value != MASK]
@@ -176,7 +185,8 @@ def url_secrets(url: str) -> list[str]:
 def mask_url(url: str) -> str:
     """The URL with its password and every secret-looking query value replaced by ``***``,
     even if SQLAlchemy cannot parse it.  Every place dmitems shows a URL goes through here."""
-    url = _URL_PASSWORD.sub(rf"\g<head>{MASK}\g<tail>", url)
+    userinfo, rest = _userinfo_part(url)
+    url = _URL_PASSWORD.sub(rf"\g<head>{MASK}\g<tail>", userinfo) + rest
     return _URL_SECRET_PARAMETER.sub(rf"\g<head>{MASK}", url)
 
 

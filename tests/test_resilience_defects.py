@@ -58,6 +58,23 @@ def test_mask_url_keeps_harmless_parameters_and_finds_encoded_secrets() -> None:
     assert {"a%40b%26c", "a@b&c"} <= set(url_secrets(url))
 
 
+@pytest.mark.parametrize(
+    ("url", "masked", "secret"),
+    [
+        ("postgresql://u:pw@h/db?application_name=me@x", "postgresql://u:***@h/db?application_name=me@x", "pw"),
+        ("postgresql://u:p?ss@h/db", "postgresql://u:***@h/db", "p?ss"),
+        ("postgresql://u:p@ss@h/db?x=a@b", "postgresql://u:***@h/db?x=a@b", "p@ss"),
+    ],
+)
+def test_mask_url_finds_the_userinfo_password_beside_an_at_in_the_query(
+    url: str, masked: str, secret: str
+) -> None:
+    from dmitems.config import url_secrets
+
+    assert mask_url(url) == masked
+    assert url_secrets(url) == [secret]
+
+
 def test_settings_count_query_secrets_as_secrets() -> None:
     settings = load_settings(flags={"database_url": f"postgresql://u@h/db?token={QUERY_SECRET}"})
     assert settings.redact(f"failed: {QUERY_SECRET}") == "failed: ***"
