@@ -22,7 +22,7 @@ from dmitems.errors import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.engine import Engine
 
     from dmitems.config import Settings
 
@@ -37,19 +37,8 @@ class SQLiteBackend(Backend):
     install_hint = "pip install aiosqlite"
     serialize_writes = True
 
-    def urls(self, url: URL) -> tuple[URL, URL]:
-        # A file in a missing directory is refused before aiosqlite starts its thread: a
-        # failed connect leaves that thread reporting to a closed loop (a stray traceback).
-        path = url.database or ""
-        if path and path != ":memory:" and not path.startswith("file:"):
-            directory = Path(path).expanduser().absolute().parent
-            if not directory.is_dir():
-                raise DatabaseUnreachable(
-                    f"cannot open the SQLite file {path}: directory {directory} does not exist"
-                )
-        return super().urls(url)
-
     def engine_options(self, settings: Settings, is_async: bool) -> dict[str, Any]:
+        _check_directory(settings.database_url)
         options = super().engine_options(settings, is_async)
         # A file has no server to lose; recycling and pinging buy nothing.
         options.update(pool_recycle=-1, pool_pre_ping=False)
@@ -95,3 +84,19 @@ class SQLiteBackend(Backend):
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in message:
             return DatabaseUnreachable(f"{target} is not a SQLite database file")
         return None
+
+
+def _check_directory(url: str) -> None:
+    """A file in a missing directory is refused before aiosqlite starts its worker thread:
+    a failed connect leaves that thread reporting to a closed event loop, which prints a
+    stray traceback after the error.  Checked each time an engine is built, so a server
+    answers 503 until the directory appears."""
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database or ""
+    if path and path != ":memory:" and not path.startswith("file:"):
+        directory = Path(path).expanduser().absolute().parent
+        if not directory.is_dir():
+            raise DatabaseUnreachable(
+                f"cannot open the SQLite file {path}: directory {directory} does not exist"
+            )
