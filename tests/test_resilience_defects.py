@@ -323,3 +323,26 @@ def test_psycopg_connection_timeout_is_unreachable_not_unexpected() -> None:
     mapped = PostgreSQLBackend().classify(error, "postgresql://h/db")
     assert isinstance(mapped, DatabaseUnreachable)
     assert mapped.message == "database unreachable at postgresql://h/db: connection timeout expired"
+
+
+def test_an_unexpected_sqlalchemy_error_shows_no_sql() -> None:
+    """The last-resort message shows the driver's text, not SQLAlchemy's (which holds SQL)."""
+    import typer
+    from sqlalchemy.exc import DataError
+    from typer.testing import CliRunner
+
+    from dmitems.cli.output import DmitemsGroup
+
+    app = typer.Typer(cls=DmitemsGroup)
+
+    @app.command()
+    def boom() -> None:
+        raise DataError("INSERT INTO items VALUES (%(name)s)", {"name": "x"}, ValueError("odd"))
+
+    @app.command()
+    def other() -> None:  # a second command keeps `boom` a subcommand of the group
+        pass
+
+    result = CliRunner().invoke(app, ["boom"])
+    assert result.exit_code == 1
+    assert "INSERT" not in result.stderr and "unexpected ValueError: odd" in result.stderr

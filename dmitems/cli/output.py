@@ -126,10 +126,12 @@ class DmitemsGroup(TyperGroup):
                 _usage_failure(exc)
             state = _state(ctx)
             _traceback_if_debug(state)
-            text = " ".join(str(exc).split())[:200]
+            # A SQLAlchemy error's text carries the SQL and its parameters: show the driver's.
+            cause = getattr(exc, "orig", None) or exc
+            text = " ".join(str(cause).split())[:200]
             secrets = state.secrets() if state else []
             fail(
-                f"unexpected {type(exc).__name__}: {redact(text, secrets)} "
+                f"unexpected {type(cause).__name__}: {redact(text, secrets)} "
                 "(rerun with --debug for the traceback)",
                 1,
             )

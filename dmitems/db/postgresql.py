@@ -92,9 +92,12 @@ class PostgreSQLBackend(Backend):
         if sqlstate is None:
             # psycopg reports a failed connection without a SQLSTATE (as OperationalError,
             # or its subclass ConnectionTimeout when connect_timeout runs out).
-            operational = any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
-            if operational and "connection" in reason.lower():
+            classes = {cls.__name__ for cls in type(exc).__mro__}
+            if "OperationalError" in classes and "connection" in reason.lower():
                 return DatabaseUnreachable(f"database unreachable at {target}: {_tail(reason)}")
+            # psycopg refuses some values itself, e.g. a NUL byte in a text field.
+            if "DataError" in classes:
+                return InvalidInput(f"invalid value: {reason}")
             return None
         if sqlstate == "42P01":
             return SchemaMissing(
