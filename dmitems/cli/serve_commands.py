@@ -6,7 +6,6 @@ The command only reads its options into a :class:`ServeSpec` and hands it to
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -100,8 +99,10 @@ def serve(
 
     Example: dmitems serve --port 8000 --workers 2 --init-db
     """
-    start(ctx, ServeSpec(host, port, workers, mode, init_db, access_log, api_key,
-                         protect_reads, reload))
+    spec = ServeSpec(host=host, port=port, workers=workers, mode=mode, init_db=init_db,
+                     access_log=access_log, api_key=api_key, protect_reads=protect_reads,
+                     reload=reload)
+    start(ctx, spec)
 
 
 def start(ctx: typer.Context, spec: ServeSpec) -> None:
@@ -139,6 +140,8 @@ def announce(settings: Settings, url: str) -> None:
 
 def is_loopback(host: str) -> bool:
     """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:
