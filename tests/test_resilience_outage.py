@@ -154,8 +154,12 @@ async def _crash_and_restart(server: PostgresServer, base: str) -> dict[str, Any
         restarted = time.monotonic()
         recovered = None
         while time.monotonic() - restarted < 15:
-            status, _ = await _timed_health(http)
-            created = await http.post("/items", json={"name": "probe", "price": 1})
+            try:
+                status, _ = await _timed_health(http)
+                created = await http.post("/items", json={"name": "probe", "price": 1},
+                                          timeout=10)
+            except httpx.TimeoutException:
+                continue  # not recovered yet (and the clock runs on)
             if created.status_code == 201:
                 tally.created.append(created.json()["id"])
             if status == 200 and created.status_code == 201:
