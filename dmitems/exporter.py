@@ -23,7 +23,7 @@ async def count_matching(database: Database, name_contains: str | None) -> int:
     from dmitems.repository import AsyncItems
 
     async with database.connect() as connection:
-        return await AsyncItems(connection, database.backend).count(name_contains)  # type: ignore[no-any-return]
+        return await AsyncItems(connection, database.backend).count(name_contains)
 
 
 async def export_items(

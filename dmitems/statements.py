@@ -47,12 +47,13 @@ def bulk_insert_items() -> Insert:
     return insert(items)
 
 
-def bulk_create_items(ordered: bool = True) -> Insert:
-    """Run with a list of parameter dicts; returns the new rows, in parameter order if ``ordered``.
+def bulk_create_items() -> Insert:
+    """Run with a list of parameter dicts; returns the new rows, in no promised order.
 
-    Unordered lets dialects that cannot promise RETURNING's order (SQLite) still
-    batch many rows per statement instead of running one INSERT per row."""
-    return insert(items).returning(*COLUMNS, sort_by_parameter_order=ordered)
+    Unordered lets SQLAlchemy batch many rows per statement ("insertmanyvalues")
+    on every dialect; asking for parameter order makes it run one INSERT per row
+    where it finds no sentinel column (SQLite).  The caller lines the rows up."""
+    return insert(items).returning(*COLUMNS)
 
 
 @functools.cache

@@ -22,7 +22,8 @@ from dmitems.config import load_settings
 from dmitems.db import Database
 from dmitems.db.schema import create_schema
 from dmitems.errors import DatabaseUnavailable, IntegrityViolation
-from dmitems.repository import AsyncItems, SyncItems, _in_input_order
+from dmitems.operations import in_input_order
+from dmitems.repository import AsyncItemDicts, AsyncItems, SyncItems
 from dmitems.schemas import ItemCreate
 
 
@@ -198,7 +199,7 @@ async def test_sqlite_executemany_rowcount_and_errors_through_the_async_engine(s
 # -- bulk create: batched and in input order ------------------------------------------
 
 
-async def test_bulk_create_is_batched_and_in_input_order(database: Database) -> None:
+async def test_bulk_create_is_batched_andin_input_order(database: Database) -> None:
     rows = [{"name": f"批量{i % 7}", "description": None if i % 3 else "d", "price": i % 5}
             for i in range(1000)]
     async with database.begin(write=True) as connection:
@@ -218,7 +219,7 @@ async def test_bulk_create_on_sqlite_is_not_row_at_a_time(sqlite_db: Database) -
                  lambda conn, cursor, statement, *rest: sent.append(statement))
     rows = [{"name": f"r{i}", "description": None, "price": i} for i in range(1000)]
     async with sqlite_db.begin(write=True) as connection:
-        created = await AsyncItems(connection, sqlite_db.backend, plain=True).bulk_create(rows)
+        created = await AsyncItemDicts(connection, sqlite_db.backend).bulk_create(rows)
     assert [item["name"] for item in created] == [row["name"] for row in rows]
     assert 1 <= len(sent) <= 3  # multi-row INSERT ... RETURNING batches, not 1,000 INSERTs
 
@@ -229,10 +230,10 @@ def test_rows_returned_out_of_order_are_lined_up_with_the_input() -> None:
               for n, p in [("a", 1), ("b", 2), ("a", 1), ("c", 3)]]
     in_order = [Row(10, "a", None, 1), Row(11, "b", None, 2), Row(12, "a", None, 1),
                 Row(13, "c", None, 3)]
-    assert _in_input_order(list(reversed(in_order)), wanted) == in_order
+    assert in_input_order(list(reversed(in_order)), wanted) == in_order
     # ids that do not follow the input (not what SQLite does): matched by content.
     odd = [Row(5, "c", None, 3), Row(6, "a", None, 1), Row(7, "b", None, 2), Row(8, "a", None, 1)]
-    lined_up = _in_input_order(list(odd), wanted)
+    lined_up = in_input_order(list(odd), wanted)
     assert [(r.name, r.price) for r in lined_up] == [(w["name"], w["price"]) for w in wanted]
     assert sorted(r.id for r in lined_up) == [5, 6, 7, 8]
 

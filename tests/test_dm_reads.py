@@ -51,7 +51,7 @@ async def _create(database: Any, name: str = "机械键盘") -> dict[str, Any]:
     from dmitems.schemas import ItemCreate
 
     async with database.begin() as connection:
-        return await AsyncStore(connection, database.backend).create(  # type: ignore[no-any-return]
+        return await AsyncStore(connection, database.backend).create(
             ItemCreate(name=name, price=199)
         )
 

@@ -119,3 +119,30 @@ async def test_postgresql_batches_are_one_unnest_statement(database: Any) -> Non
         assert len(inserts) == 1 and "unnest" in inserts[0]
     else:
         assert all("unnest" not in statement for statement in inserts)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_dict_executors_return_what_the_model_executors_do(database: Any, mode: str) -> None:
+    """SyncItemDicts / AsyncItemDicts: the same rows as dicts, which validate to the same models."""
+    from dmitems.repository import AsyncItemDicts, SyncItemDicts
+    from dmitems.schemas import ItemRead
+
+    async with database.begin() as connection:
+        await AsyncItems(connection, database.backend).bulk_create(
+            [{"name": f"项 {n}", "description": None, "price": n} for n in range(3)]
+        )
+    if mode == "sync":
+        with database.sync_begin() as connection:
+            models, dicts = SyncItems(connection, database.backend), SyncItemDicts(
+                connection, database.backend)
+            pairs = [(models.page(0, 2), dicts.page(0, 2)), (models.get(2), dicts.get(2))]
+    else:
+        async with database.begin() as connection:
+            amodels, adicts = AsyncItems(connection, database.backend), AsyncItemDicts(
+                connection, database.backend)
+            pairs = [(await amodels.page(0, 2), await adicts.page(0, 2)),
+                     (await amodels.get(2), await adicts.get(2))]
+    (page, page_dict), (item, item_dict) = pairs
+    assert isinstance(item_dict, dict) and ItemRead.model_validate(item_dict) == item
+    assert page_dict["total"] == page.total == 3 and page_dict["skip"] == 0
+    assert [ItemRead.model_validate(row) for row in page_dict["items"]] == page.items

@@ -27,7 +27,7 @@ def _store(database: Any, **flags: Any) -> Any:
 async def _seed(database: Any, count: int) -> list[dict[str, Any]]:
     rows = [{"name": f"商品 {n}", "description": None, "price": n * 7} for n in range(count)]
     async with database.begin() as connection:
-        return await AsyncStore(connection, database.backend).bulk_create(rows)  # type: ignore[no-any-return]
+        return await AsyncStore(connection, database.backend).bulk_create(rows)
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +83,9 @@ async def test_an_autocommit_create_commits_alone_and_maps_errors(pg_url: str) -
             async with database.begin() as other:
                 assert await AsyncStore(other, database.backend).get(created["id"]) == created
         async with database.begin() as connection:
-            await connection.execute(text("ALTER TABLE items ADD CONSTRAINT no_free CHECK (price > 0)"))
+            await connection.execute(
+                text("ALTER TABLE items ADD CONSTRAINT no_free CHECK (price > 0)")
+            )
         with pytest.raises(IntegrityViolation):
             async with _store(database, transaction=False, writes=True) as store:
                 await store.create(ItemCreate(name="free", price=0))

@@ -4,16 +4,16 @@ A route's operation receives a *store*: the repository executor for the
 server's mode, bound to a connection opened for this request only.  There are
 exactly two ways to the database:
 
-* async mode: :class:`AsyncStore`, i.e. :class:`~dmitems.repository.AsyncItems`
+* async mode: :class:`AsyncStore`, i.e. :class:`~dmitems.repository.AsyncItemDicts`
   on an ``AsyncConnection`` from :meth:`dmitems.db.Database.connect` /
   :meth:`~dmitems.db.Database.begin`;
-* sync mode: :class:`SyncStore`, i.e. :class:`~dmitems.repository.SyncItems`
+* sync mode: :class:`SyncStore`, i.e. :class:`~dmitems.repository.SyncItemDicts`
   on a ``Connection`` from the sync engine, run in FastAPI's thread pool.
 
 Both run the same statements from :mod:`dmitems.statements` through
 SQLAlchemy.  A store adds one thing to its executor, ``insert_batch``: the
 batch routes' bulk path.  Stores hand back items as dicts (the repository's
-``rows_as="dicts"`` results), which the presenters serialise with orjson: the
+``*ItemDicts`` executors), which the presenters serialise with orjson: the
 same JSON as ``ItemRead`` without building and dumping a pydantic model per row.
 
 Transactions (see :func:`store_kind`): on PostgreSQL a route that runs one
@@ -33,7 +33,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dmitems.repository import AsyncItems, SyncItems
+from dmitems.repository import AsyncItemDicts, SyncItemDicts
 
 if TYPE_CHECKING:
     from dmitems.db import Database
@@ -46,14 +46,14 @@ _AUTOCOMMIT_BACKENDS = frozenset({"postgresql"})
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
-class AsyncStore(AsyncItems):
-    """``AsyncItems`` (dict results) plus the batch routes' bulk insert (COPY on PostgreSQL).
+class AsyncStore(AsyncItemDicts):
+    """``AsyncItemDicts`` plus the batch routes' bulk insert (COPY on PostgreSQL).
 
     ``autocommit``: the connection is in AUTOCOMMIT mode, each statement its own transaction.
     """
 
     def __init__(self, connection: Any, backend: Backend, *, autocommit: bool = False) -> None:
-        super().__init__(connection, backend, plain=True)
+        super().__init__(connection, backend)
         self.backend = backend
         self.autocommit = autocommit
 
@@ -69,11 +69,11 @@ class AsyncStore(AsyncItems):
         return await insert_rows(self.connection, self.backend, rows)
 
 
-class SyncStore(SyncItems):
-    """``SyncItems`` (dict results) plus the batch routes' bulk insert (COPY on PostgreSQL)."""
+class SyncStore(SyncItemDicts):
+    """``SyncItemDicts`` plus the batch routes' bulk insert (COPY on PostgreSQL)."""
 
     def __init__(self, connection: Any, backend: Backend) -> None:
-        super().__init__(connection, backend, plain=True)
+        super().__init__(connection, backend)
         self.backend = backend
 
     def insert_batch(self, rows: Sequence[Mapping[str, Any]], *, returning: bool) -> Any:

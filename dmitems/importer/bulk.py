@@ -140,10 +140,11 @@ async def insert_rows(
     of ItemRead.
     """
     if returning:
-        from dmitems.repository import AsyncItems
+        from dmitems.repository import AsyncItemDicts, AsyncItems
 
-        created = AsyncItems(connection, backend, plain=plain)
-        return await created.bulk_create(rows)
+        if plain:
+            return await AsyncItemDicts(connection, backend).bulk_create(rows)
+        return await AsyncItems(connection, backend).bulk_create(rows)
     return await insert_values(connection, backend, list(map(row_values, rows)), method=method)
 
 
@@ -187,7 +188,9 @@ def insert_rows_sync(
 ) -> Any:
     """:func:`insert_rows` on a sync ``Connection``."""
     if returning:
-        from dmitems.repository import SyncItems
+        from dmitems.repository import SyncItemDicts, SyncItems
 
-        return SyncItems(connection, backend, plain=plain).bulk_create(rows)
+        if plain:
+            return SyncItemDicts(connection, backend).bulk_create(rows)
+        return SyncItems(connection, backend).bulk_create(rows)
     return insert_values_sync(connection, backend, list(map(row_values, rows)), method=method)

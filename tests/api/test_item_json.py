@@ -25,7 +25,7 @@ def models_by_id(client: Any) -> dict[int, ItemRead]:
         database = Database(client.app.state.settings)
         try:
             async with database.begin() as connection:
-                return await AsyncItems(connection, database.backend).list(0, 1000)  # type: ignore[no-any-return]
+                return await AsyncItems(connection, database.backend).list(0, 1000)
         finally:
             await database.dispose()
 
