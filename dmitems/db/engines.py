@@ -1,4 +1,10 @@
-"""One URL in, a sync and an async engine out, with errors mapped to dmitems errors."""
+"""One URL in, a sync and an async engine out, with errors mapped to dmitems errors.
+
+Every connection dmitems opens comes from here (:meth:`Database.begin`,
+:meth:`Database.connect` and their ``sync_`` twins), opened and closed the
+ordinary SQLAlchemy way, and every statement on it is run by one of the two
+executors in :mod:`dmitems.repository` (or the importer's bulk insert).
+"""
 
 from __future__ import annotations
 
