@@ -70,7 +70,8 @@ class DictRows(RowShape[Item, Item]):
     driver returns them; a naive one is UTC, as ``ItemRead`` says: serialise with
     ``orjson.OPT_NAIVE_UTC`` to get ``ItemRead``'s JSON byte for byte.  Keys go
     through ``str()``: a Core column's name is a ``quoted_name``, a ``str``
-    subclass that orjson refuses as a dict key.
+    subclass that orjson refuses as a dict key.  (``Row._mapping`` and ``Row._fields``
+    are SQLAlchemy's public row API; the underscore only keeps them clear of column names.)
     """
 
     def one(self, row: Row[Any]) -> Item:
