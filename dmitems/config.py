@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     database_pool_timeout: float = _field(
         30.0, "database", "seconds to wait for a free connection", gt=0
     )
+    database_pool_queue: Literal["fifo", "native"] = _field(
+        "fifo", "database", "who gets a freed connection: the longest waiter (fifo), "
+        "or whoever the pool wakes first (native)"
+    )
     database_pool_recycle: int = _field(
         1800, "database", "seconds before a connection is replaced (-1: never)", ge=-1
     )

@@ -81,6 +81,8 @@ class Database:
         self._async_gate: Any = None
         # Pool slots handed out in arrival order (made with the async engine, see _take_slot).
         self._async_slots: Any = None
+        # The sync twin of the slots (made with the sync engine, see _take_sync_slot).
+        self._sync_slots: Any = None
 
     @property
     def name(self) -> str:
@@ -121,6 +123,10 @@ class Database:
                     self.sync_url, **self.backend.engine_options(self.settings, is_async=False)
                 )
             self.backend.configure(engine, self.settings)
+            from dmitems.db.slots import NO_LINE, SyncSlots
+
+            fifo = self.settings.database_pool_queue == "fifo"
+            self._sync_slots = SyncSlots(self.settings.pool_capacity) if fifo else NO_LINE
             self._sync_engine = engine
         return self._sync_engine
 
@@ -157,6 +163,7 @@ class Database:
         if self._sync_engine is not None:
             self._sync_engine.dispose()
             self._sync_engine = None
+            self._sync_slots = None
 
     # -- connections -------------------------------------------------------
 
@@ -214,6 +221,10 @@ class Database:
         the slots; ``give()`` after the connection is closed.
         """
         slots = self._async_slots
+        if self.settings.database_pool_queue == "native":
+            from dmitems.db.slots import NO_LINE
+
+            return NO_LINE
         try:
             await slots.take(self.settings.database_pool_timeout)
         except TimeoutError:
@@ -229,19 +240,40 @@ class Database:
         if gate is not None and not gate.acquire(timeout=self.settings.database_busy_timeout):
             raise self.backend.busy(self.target)
         try:
-            with self.translate_errors():
-                with engine.begin() as connection:
-                    yield connection
+            slots = self._take_sync_slot()
+            try:
+                with self.translate_errors():
+                    with engine.begin() as connection:
+                        yield connection
+            finally:
+                slots.give()
         finally:
             if gate is not None:
                 gate.release()
 
     @contextlib.contextmanager
     def sync_connect(self) -> Iterator[Connection]:
+        """A sync connection; the caller manages transactions."""
         engine = self.sync_engine()
-        with self.translate_errors():
-            with engine.connect() as connection:
-                yield connection
+        slots = self._take_sync_slot()
+        try:
+            with self.translate_errors():
+                with engine.connect() as connection:
+                    yield connection
+        finally:
+            slots.give()
+
+    def _take_sync_slot(self) -> Any:
+        """:meth:`_take_slot` for threads: the sync pool's ``QueuePool`` lets newcomers
+        barge past woken waiters just as the async pool does, so with ``pool_queue =
+        "fifo"`` sync callers wait in the same kind of line (:class:`SyncSlots`).
+        Returns the slots; ``give()`` after the connection is closed."""
+        slots = self._sync_slots
+        try:
+            slots.take(self.settings.database_pool_timeout)
+        except TimeoutError:
+            raise self._pool_exhausted() from None
+        return slots
 
     # -- errors ------------------------------------------------------------
 

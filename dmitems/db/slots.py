@@ -15,6 +15,7 @@ and one timer per wait, nothing at all when a slot is free.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 
 
@@ -61,3 +62,82 @@ class Slots:
     @property
     def free(self) -> int:
         return self._free
+
+
+# -- the sync twin ---------------------------------------------------------------
+
+
+class SyncSlots:
+    """The same first-come, first-served line for threads (the sync engine's pool).
+
+    SQLAlchemy's ``QueuePool`` waits on a condition variable, which wakes no
+    particular waiter: under threads a newcomer often takes the connection a
+    woken waiter was woken for, so a few threads wait for the whole
+    ``pool_timeout`` while the rest never wait.  Here each waiter sleeps on its own
+    event, a freed slot goes straight to the oldest one, and nobody takes a slot
+    while others wait.  The same ``pool_timeout`` applies; TimeoutError after it.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._free = capacity
+        self._lock = threading.Lock()
+        self._waiters: deque[_Turn] = deque()
+
+    def take(self, timeout: float) -> None:
+        """Take a slot, waiting behind every thread that came first."""
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            turn = _Turn()
+            self._waiters.append(turn)
+        if turn.event.wait(timeout):
+            return
+        with self._lock:
+            if turn.granted:  # handed over just as the wait ran out: keep it
+                return
+            self._waiters.remove(turn)
+        raise TimeoutError()
+
+    def give(self) -> None:
+        """Free a slot: straight to the oldest waiter, if any."""
+        with self._lock:
+            if self._waiters:
+                turn = self._waiters.popleft()
+                turn.granted = True
+                turn.event.set()
+                return
+            self._free += 1
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+
+class _Turn:
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.granted = False
+
+
+class NoLine:
+    """``pool_queue = "native"``: no line of dmitems' own, for either mode.
+
+    Callers wait in the pool itself, newcomers barging past woken waiters included:
+    what a plain SQLAlchemy application gets.
+    """
+
+    def take(self, timeout: float) -> None:
+        """Nothing to wait for here (the pool applies ``pool_timeout`` itself)."""
+
+    def give(self) -> None:
+        """Nothing to give back."""
+
+
+NO_LINE = NoLine()
