@@ -232,15 +232,32 @@ def run_threads(
     for thread in threads:
         thread.start()
     if schedule is not None:
-        for intended in schedule:
-            if not budget.take(intended):
-                break
-            delay = intended - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            backlog.put(intended)
-        for _ in threads:
-            backlog.put(None)
+        _schedule_threads(schedule, budget, backlog, len(threads))
+    _join(threads, budget, drain)
+    recorder.close()
+
+
+def _schedule_threads(
+    schedule: Iterator[float], budget: Budget, backlog: queue.Queue[float | None], workers: int
+) -> None:
+    """Open loop: hand each intended send time to the workers when it comes, then stop them."""
+    for intended in schedule:
+        if not budget.take(intended):
+            break
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        backlog.put(intended)
+    for _ in range(workers):
+        backlog.put(None)
+
+
+def _join(threads: list[threading.Thread], budget: Budget, drain: float) -> None:
+    """Wait for the workers; after the window, at most ``drain`` seconds more.
+
+    Threads cannot be cancelled: any still running are abandoned (they are daemons)
+    and their requests are counted as unfinished.
+    """
     if budget.deadline is not None:
         limit = budget.deadline + drain
         for thread in threads:
@@ -248,6 +265,3 @@ def run_threads(
     else:
         for thread in threads:
             thread.join()
-    # Threads cannot be cancelled: any still running are abandoned (they are daemons)
-    # and their requests are counted as unfinished.
-    recorder.close()

@@ -1,13 +1,18 @@
-"""Showing benchmark results in a terminal: live view, tables, latency histogram, comparison.
+"""Showing benchmark results in a terminal: tables, latency histogram, comparison.
 
-This is the only bench module that uses rich.  It reads the result document
-(see results.py) and never changes it.
+This module and its two neighbours (:mod:`~dmitems.bench.live`, the live view;
+:mod:`~dmitems.bench.advice_report`, the pool-size advice) are the only bench
+modules that use rich.  They read the result document (see results.py) and
+never change it.
+
+Every table fits 80 columns whole: few columns, short headings that may wrap,
+numbers never cut (``overflow="fold"`` is the last resort, not the layout).
+The tests render each table at 80 and 120 columns and look for "…".
 """
 
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -15,11 +20,7 @@ from rich import box
 from dmitems.bench.recorder import decode_histogram
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
-    from rich.live import Live
-
-    from dmitems.bench.recorder import Recorder
-    from dmitems.bench.spec import RunPlan
+    from rich.console import Console
 
 METRIC_LABELS = (
     ("throughput_rps", "throughput (req/s)"),
@@ -47,98 +48,38 @@ def ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
-class LiveView:
-    """The runner's observer: a rich Live panel refreshed each second, or plain lines."""
-
-    def __init__(self, console: Console, live: bool, quiet: bool) -> None:
-        self.console = console
-        self.live_enabled = live and not quiet
-        self.quiet = quiet
-        self.live: Live | None = None
-        self.plan: RunPlan | None = None
-        self.phase = ""
-        self.recorder: Recorder | None = None
-        self.started = time.perf_counter()
-
-    def note(self, text: str) -> None:
-        if not self.quiet:
-            self.console.print(f"[dim]{text}[/dim]")
-
-    def run_started(self, plan: RunPlan, phase: str, recorder: Recorder | None) -> None:
-        self.plan, self.phase, self.recorder = plan, phase, recorder
-        self.started = time.perf_counter()
-        if self.live_enabled and self.live is None:
-            from rich.live import Live
-
-            self.live = Live(
-                get_renderable=self._panel, console=self.console, refresh_per_second=1,
-                transient=True,
-            )
-            self.live.start()
-
-    def run_finished(self, plan: RunPlan, run: dict[str, Any]) -> None:
-        self._stop_live()
-        if self.quiet:
-            return
-        total = run["total"]
-        self.console.print(
-            f"{plan.mode:>10} c={plan.concurrency:<5} repeat {plan.repeat + 1}: "
-            f"{total['ok']:,} ok, {total['errors']:,} errors in {run['duration_s']:.1f} s, "
-            f"{number(total['throughput_rps'], 1)} req/s, p50 {number(total['p50_ms'])} ms, "
-            f"p99 {number(total['p99_ms'])} ms"
-        )
-
-    def close(self) -> None:
-        self._stop_live()
-
-    def _stop_live(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-
-    def _panel(self) -> RenderableType:
-        from rich.panel import Panel
-        from rich.table import Table
-
-        plan = self.plan
-        title = f"{plan.mode} · concurrency {plan.concurrency} · {self.phase}" if plan else "bench"
-        grid = Table.grid(padding=(0, 3))
-        if self.recorder is None:
-            grid.add_row(f"{time.perf_counter() - self.started:.0f} s")
-            return Panel(grid, title=title, expand=False)
-        figures = self.recorder.live()
-        for label in ("elapsed", "req/s", "p50", "p99", "ok", "errors", "in flight"):
-            grid.add_column(label)
-        grid.add_row(
-            *(f"[bold]{label}[/bold]" for label in
-              ("elapsed", "req/s", "p50 ms", "p99 ms", "ok", "errors", "in flight"))
-        )
-        grid.add_row(
-            f"{figures['elapsed']:.0f} s",
-            f"{figures['rps']:,}",
-            number(figures["p50_ms"]),
-            number(figures["p99_ms"]),
-            f"{figures['requests']:,}",
-            f"[red]{figures['errors']:,}[/red]" if figures["errors"] else "0",
-            str(figures["in_flight"]),
-        )
-        return Panel(grid, title=title, expand=False)
-
-
 # -- the final report ------------------------------------------------------------------
+
+
+def table(title: str, **options: Any) -> Any:
+    """A compact table: no outer frame, one space between columns."""
+    from rich.table import Table
+
+    options.setdefault("box", box.SIMPLE_HEAD)
+    options.setdefault("padding", (0, 1, 0, 0))
+    return Table(title=title, title_justify="left", caption_justify="left", **options)
+
+
+def column(target: Any, heading: str, left: bool = False) -> None:
+    target.add_column(heading, justify="left" if left else "right", overflow="fold")
 
 
 def render(console: Console, document: dict[str, Any]) -> None:
     """Everything a person reads after a run, in order of importance."""
+    from dmitems.bench.advice_report import advice_renderables
+
     console.print(fairness_table(document))
     if len(document["summary"]) == 1:
         console.print(main_table(document))
     else:
         console.print(sweep_table(document))
-    for table in operations_tables(document):
-        console.print(table)
-    console.print(breakdown_table(document))
-    console.print(histogram_panel(document))
+    for renderable in advice_renderables(document):
+        console.print(renderable)
+    for each in operations_tables(document):
+        console.print(each)
+    console.print(time_table(document))
+    console.print(pool_table(document))
+    console.print(histogram_panel(document, console.width))
     if document["settings"]["client"] == "sequential":
         console.print(
             "[bold]What this measures:[/bold] one client sending requests one after another "
@@ -148,14 +89,29 @@ def render(console: Console, document: dict[str, Any]) -> None:
         )
 
 
-def fairness_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
+QUEUES = {
+    "fifo": "fifo: a freed connection goes to the longest waiter, in both modes (dmitems' line)",
+    "native": "native: each pool's own behaviour, in both modes (newcomers may barge in)",
+}
 
+
+def _pool_row(document: dict[str, Any]) -> str:
+    database, settings = document["environment"]["database"], document["settings"]
+    sizes = settings.get("pool_sizes") or [database["pool_size"]]
+    size = ", ".join(map(str, sizes))
+    text = f"pool_size {size} + max_overflow {database['max_overflow']}"
+    if len(sizes) == 1:
+        text += f" = {database['pool_capacity']}"
+    return text + " per mode (opened before measuring)"
+
+
+def fairness_table(document: dict[str, Any]) -> Any:
     environment, settings = document["environment"], document["settings"]
     database = environment["database"]
-    table = Table(title="What is compared (must match)", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    result = table("What is compared (must match)", show_header=False, box=box.SQUARE,
+                   padding=(0, 1))
+    result.add_column(style="bold", no_wrap=True)
+    result.add_column(overflow="fold")
     target = settings["target"]
     load = (
         f"open loop, {settings['rate']:g} req/s, {settings['arrival']} arrivals"
@@ -164,6 +120,7 @@ def fairness_table(document: dict[str, Any]) -> Any:
     window = (
         f"{settings['duration_s']:g} s" if settings["duration_s"] is not None else ""
     ) + (f" / {settings['requests']:,} requests" if settings["requests"] else "")
+    queue = database.get("pool_queue")
     rows = [
         ("target", f"{target} ({', '.join(settings['modes'])})"),
         ("load", f"{load}; {window.strip(' /')} after {settings['warmup_s']:g} s warm-up; "
@@ -171,8 +128,8 @@ def fairness_table(document: dict[str, Any]) -> Any:
         ("mix", ", ".join(f"{name}={weight}" for name, weight in settings["mix"].items())),
         ("database", database["url"] or "(the server's)"),
         ("drivers", f"sync {database['sync_driver']}, async {database['async_driver']}"),
-        ("pool", f"pool_size {database['pool_size']} + max_overflow {database['max_overflow']} "
-                 f"= {database['pool_capacity']} per mode (opened before measuring)"),
+        ("pool", _pool_row(document)),
+        ("pool queue", f"pool_queue {QUEUES.get(queue, queue)}" if queue else "(the server's)"),
         ("sync side", "one OS thread per concurrent request" if target == "db"
          else "`dmitems serve --mode sync` (def handlers in the server's thread pool)"),
         ("async side", f"one task per concurrent request on {environment['event_loop']}"
@@ -184,196 +141,208 @@ def fairness_table(document: dict[str, Any]) -> Any:
     if environment.get("servers"):
         rows.append(("servers", ", ".join(f"{m} {u}" for m, u in environment["servers"].items())))
     for key, value in rows:
-        table.add_row(key, value)
-    return table
+        result.add_row(key, value)
+    return result
+
+
+def _with_spread(figures: dict[str, Any], key: str) -> str:
+    cell = number(figures.get(key), 1 if key == "throughput_rps" else 2)
+    spread = (figures.get("spread") or {}).get(key)
+    if spread and spread["relative"] is not None:
+        cell += f" ±{spread['relative'] / 2:.0%}"
+    return cell
 
 
 def main_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
-
     entry = document["summary"][0]
     modes = list(entry["modes"])
     repeat = document["settings"]["repeat"]
     title = f"Concurrency {entry['concurrency']}" + (
-        f" — median of {repeat} runs (spread = max-min over median)" if repeat > 1 else ""
+        f" — median of {repeat} runs (± half the spread, max-min over median)"
+        if repeat > 1 else ""
     )
-    table = Table(title=title, title_justify="left")
-    table.add_column("")
+    result = table(title)
+    column(result, "", left=True)
     for mode in modes:
-        table.add_column(mode, justify="right")
+        column(result, mode)
     ratio_label = entry["ratio"]["label"] if entry["ratio"] else None
     if ratio_label:
-        table.add_column(ratio_label, justify="right")
+        column(result, ratio_label)
     for key, label in METRIC_LABELS:
-        cells = []
-        for mode in modes:
-            figures = entry["modes"][mode]
-            cell = number(figures.get(key), 1 if key == "throughput_rps" else 2)
-            spread = (figures.get("spread") or {}).get(key)
-            if spread and spread["relative"] is not None:
-                cell += f" ±{spread['relative'] / 2:.0%}"
-            cells.append(cell)
+        cells = [_with_spread(entry["modes"][mode], key) for mode in modes]
         if ratio_label:
             cells.append(ratio(entry["ratio"].get(key)))
-        table.add_row(label, *cells)
-    table.add_row("errors", *(number(entry["modes"][m]["errors"], 0) for m in modes),
-                  *([""] if ratio_label else []))
-    return table
+        result.add_row(label, *cells)
+    result.add_row("errors", *(number(entry["modes"][m]["errors"], 0) for m in modes),
+                   *([""] if ratio_label else []))
+    return result
 
 
 def sweep_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    modes = document["settings"]["modes"]
-    table = Table(title="Sweep: one row per concurrency level", title_justify="left")
-    table.add_column("concurrency", justify="right")
-    for mode in modes:
-        table.add_column(f"{mode} req/s", justify="right")
-    label = f"{modes[1]}/{modes[0]}" if len(modes) == 2 else None
-    if label:
-        table.add_column(f"{label} req/s", justify="right")
-    for mode in modes:
-        table.add_column(f"{mode} p50", justify="right")
-        table.add_column(f"{mode} p99", justify="right")
-    if label:
-        table.add_column(f"{label} p99", justify="right")
-    table.add_column("errors", justify="right")
+    """One row per concurrency level, pool size and mode, then the ratio of the modes."""
+    result = table("Sweep: median figures per concurrency level and pool size (ms)")
+    for heading in ("concurrency", "pool", "mode", "req/s", "p50", "p99", "errors"):
+        column(result, heading, left=heading == "mode")
     for entry in document["summary"]:
-        figures = entry["modes"]
-        cells = [str(entry["concurrency"])]
-        cells += [number(figures.get(m, {}).get("throughput_rps"), 1) for m in modes]
-        if label:
-            cells.append(ratio((entry["ratio"] or {}).get("throughput_rps")))
-        for mode in modes:
-            cells += [number(figures.get(mode, {}).get("p50_ms")),
-                      number(figures.get(mode, {}).get("p99_ms"))]
-        if label:
-            cells.append(ratio((entry["ratio"] or {}).get("p99_ms")))
-        cells.append(number(sum(f.get("errors") or 0 for f in figures.values()), 0))
-        table.add_row(*cells)
-    return table
+        level, size = str(entry["concurrency"]), str(entry.get("pool_size") or "")
+        for mode, figures in entry["modes"].items():
+            result.add_row(level, size, mode, number(figures.get("throughput_rps"), 1),
+                           number(figures.get("p50_ms")), number(figures.get("p99_ms")),
+                           number(figures.get("errors"), 0))
+            level = size = ""
+        if entry["ratio"]:
+            result.add_row("", "", entry["ratio"]["label"],
+                           ratio(entry["ratio"].get("throughput_rps")),
+                           ratio(entry["ratio"].get("p50_ms")),
+                           ratio(entry["ratio"].get("p99_ms")), "", end_section=True)
+    return result
 
 
 def _errors_text(kinds: dict[str, int]) -> str:
-    return ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "0"
+    return ", ".join(f"{kind} {count:,}" for kind, count in kinds.items()) or "0"
+
+
+def run_label(document: dict[str, Any], run: dict[str, Any]) -> str:
+    label = f"{run['mode']} c={run['concurrency']}"
+    if len(document["settings"].get("pool_sizes") or []) > 1:
+        label += f" pool {run['pool_size']}"
+    if document["settings"]["repeat"] > 1:
+        label += f" r{run['repeat'] + 1}"
+    return label
+
+
+OPERATION_FIGURES = ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")
 
 
 def operations_tables(document: dict[str, Any]) -> list[Any]:
-    """Per mode and level: each operation's figures (first repeat's run shown per repeat)."""
-    from rich.table import Table
-
+    """Per run: each operation's figures (mean, stdev and p95 are in --json; the kinds of
+    error are in the caption)."""
     tables = []
     for run in document["runs"]:
-        title = f"{run['mode']} · concurrency {run['concurrency']}"
-        if document["settings"]["repeat"] > 1:
-            title += f" · repeat {run['repeat'] + 1}"
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
-        for heading in ("op", "count", "errors", "req/s", "mean", "stdev", "p50", "p90",
-                        "p95", "p99", "p99.9", "max"):
-            table.add_column(heading, justify="left" if heading in ("op", "errors")
-                             else "right", no_wrap=heading != "errors")
+        result = table(run_label(document, run).replace(" c=", " · concurrency ", 1) + " (ms)")
+        for heading in ("op", "count", "errors", "req/s", "p50", "p90", "p99", "p99.9", "max"):
+            column(result, heading, left=heading == "op")
         for name, stats in [*run["operations"].items(), ("total", run["total"])]:
-            table.add_row(
+            result.add_row(
                 f"[bold]{name}[/bold]" if name == "total" else name,
                 f"{stats['count']:,}",
-                _errors_text(stats["errors_by_kind"]),
+                number(stats["errors"], 0),
                 number(stats["throughput_rps"], 1),
-                *(number(stats[key]) for key in ("mean_ms", "stdev_ms", "p50_ms", "p90_ms",
-                                                 "p95_ms", "p99_ms", "p99_9_ms", "max_ms")),
+                *(number(stats[key]) for key in OPERATION_FIGURES),
             )
-        caption = [f"latency in ms from the {'intended' if run['late'] is not None else 'actual'}"
+        caption = [f"latency from the {'intended' if run['late'] is not None else 'actual'}"
                    " send time; connection time (pool opened before measuring) "
                    f"{run['connect_s'] * 1000:.0f} ms"]
         if run["late"] is not None:
             caption.append(f"late {run['late']:,}, dropped {run['dropped']:,}")
         if run["skipped"]:
             caption.append(f"skipped {run['skipped']:,}")
-        table.caption = "; ".join(caption)
-        table.caption_justify = "left"
-        tables.append(table)
+        if run["total"]["errors_by_kind"]:
+            caption.append(f"errors: {_errors_text(run['total']['errors_by_kind'])}")
+        result.caption = "; ".join(caption)
+        tables.append(result)
     return tables
 
 
-def breakdown_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
+def time_table(document: dict[str, Any]) -> Any:
+    """Where the time goes: waiting for a pooled connection, then using it."""
+    result = table("Where the time goes (ms)")
+    for heading in ("run", "wait p50", "wait p99", "wait max", "use p50", "use p99", "use max"):
+        column(result, heading, left=heading == "run")
+    for run in document["runs"]:
+        wait, use = run["breakdown"]["pool_wait"] or {}, run["breakdown"]["execution"] or {}
+        result.add_row(
+            run_label(document, run),
+            *(number(wait.get(key)) for key in ("p50_ms", "p99_ms", "max_ms")),
+            *(number(use.get(key)) for key in ("p50_ms", "p99_ms", "max_ms")),
+        )
+    result.caption = (
+        "wait = waiting for a pooled connection (in the pool queue); use = the statements "
+        "and commit on it"
+    )
+    return result
 
-    table = Table(title="Where the time goes (ms: p50 / p99 / max)", title_justify="left",
-                  box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
-    for heading in ("run", "pool wait", "execution", "queue wait", "new conns", "peak use",
-                    "loop lag p99", "threads", "CPU"):
-        table.add_column(heading, justify="left" if heading == "run" else "right", no_wrap=True)
 
-    def phase(figures: dict[str, Any] | None) -> str:
-        if not figures:
-            return "–"
-        return " / ".join(number(figures[key]) for key in ("p50_ms", "p99_ms", "max_ms"))
+def _threads(parts: dict[str, Any]) -> str:
+    if parts["threads"]:
+        return str(parts["threads"])
+    executor = parts["executor"]
+    if not executor:
+        return "–"
+    return f"{executor['threads']}" + ("" if executor["configured"] else " (default)")
 
+
+def pool_table(document: dict[str, Any]) -> Any:
+    """The pool and the benchmark process: connections, loop lag, threads, CPU."""
+    result = table("Pool and process")
+    for heading in ("run", "queue wait p99", "new conns", "peak use", "loop lag p99",
+                    "threads", "CPU"):
+        column(result, heading, left=heading == "run")
     for run in document["runs"]:
         parts = run["breakdown"]
-        pool = parts["pool"] or {}
-        lag = parts["loop_lag"]
-        executor = parts["executor"]
-        threads = parts["threads"]
-        table.add_row(
-            f"{run['mode']} c={run['concurrency']}"
-            + (f" r{run['repeat'] + 1}" if document["settings"]["repeat"] > 1 else ""),
-            phase(parts["pool_wait"]),
-            phase(parts["execution"]),
-            phase(parts["queue_wait"]),
+        pool, lag, queue = parts["pool"] or {}, parts["loop_lag"], parts["queue_wait"]
+        result.add_row(
+            run_label(document, run),
+            "–" if not queue else number(queue["p99_ms"]),
             number(pool.get("connections_opened"), 0),
             number(pool.get("peak_in_use"), 0),
             "–" if not lag else number(lag["p99_ms"]),
-            str(threads) if threads else
-            ("–" if not executor else f"{executor['threads']}"
-             + ("" if executor["configured"] else " (default)")),
+            _threads(parts),
             f"{parts['cpu_share']:.0%}",
         )
-    table.caption = (
-        "pool wait = waiting for a pooled connection; execution = the statements and commit "
-        "on it; queue wait = open loop only, intended send time to a free worker; new conns = "
-        "connections opened during the window (a warm pool opens none); threads = the sync "
-        "side's worker threads, or on DM the loop's default executor that dmAsync runs driver "
-        "calls on; CPU = the benchmark process's CPU time over wall time"
+    result.caption = (
+        "queue wait (ms) = open loop only, intended send time to a free worker; new conns = "
+        "connections opened during the window (a warm pool opens none); loop lag in ms; "
+        "threads = the sync side's worker threads, or on DM the loop's default executor that "
+        "dmAsync runs driver calls on; CPU = the benchmark process's CPU time over wall time"
     )
-    table.caption_justify = "left"
-    return table
+    return result
 
 
-def histogram_panel(document: dict[str, Any], width: int = 40) -> Any:
-    """Latency distribution per mode on shared logarithmic buckets, as text bars."""
-    from rich.table import Table
-
+def _histograms(document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The last concurrency level and pool size's histogram per mode (repeats merged)."""
+    last = document["runs"][-1] if document["runs"] else None
     histograms: dict[str, Any] = {}
     for run in document["runs"]:
+        if (run["concurrency"], run.get("pool_size")) != (last["concurrency"], last.get("pool_size")):
+            continue
         histogram = decode_histogram(run["histogram"])
-        key = f"{run['mode']} c={run['concurrency']}"
-        if key in histograms:
-            histograms[key].add(histogram)
+        if run["mode"] in histograms:
+            histograms[run["mode"]].add(histogram)
         else:
-            histograms[key] = histogram
-    populated = {k: h for k, h in histograms.items() if h.get_total_count()}
-    table = Table(title="Latency distribution (share of requests per bucket)",
-                  title_justify="left", box=None)
+            histograms[run["mode"]] = histogram
+    where = f"concurrency {last['concurrency']}" if last else ""
+    if last and len(document["summary"]) > 1:
+        where += f", pool {last.get('pool_size')}; --plot draws every run"
+    return where, {k: h for k, h in histograms.items() if h.get_total_count()}
+
+
+def histogram_panel(document: dict[str, Any], width: int = 80) -> Any:
+    """Latency distribution per mode on shared logarithmic buckets, as text bars."""
+    where, populated = _histograms(document)
+    result = table("Latency distribution (share of requests per bucket)", box=None,
+                   caption=where, min_width=min(width, 72))
     if not populated:
-        table.add_column("")
-        table.add_row("no successful requests")
-        return table
+        result.add_column("")
+        result.add_row("no successful requests")
+        return result
     low = min(h.get_min_value() for h in populated.values())
     high = max(h.get_max_value() for h in populated.values())
     edges = _log_edges(max(1, low), max(high, low + 1))
-    table.add_column("latency (ms)", justify="right")
+    column(result, "≤ ms")
     for name in populated:
-        table.add_column(name)
+        column(result, name, left=True)
+    # The bar's room: what is left after the bucket label and each column's " 100%".
+    bar_width = max(4, min(40, (width - 12) // len(populated) - 7))
     shares = {name: _bucket_shares(h, edges) for name, h in populated.items()}
     for index in range(len(edges) - 1):
-        label = f"≤ {edges[index + 1] / 1000:,.2f}"
         cells = []
         for name in populated:
             share = shares[name][index]
-            bar = BAR * round(share * width) if share else ""
+            bar = BAR * round(share * bar_width) if share else ""
             cells.append(f"{bar} {share:.0%}" if share >= 0.005 else "")
-        table.add_row(label, *cells)
-    return table
+        result.add_row(f"{edges[index + 1] / 1000:,.2f}", *cells)
+    return result
 
 
 def _log_edges(low: int, high: int, buckets: int = 12) -> list[float]:
@@ -401,12 +370,9 @@ def thresholds_lines(console: Console, checks: list[dict[str, Any]]) -> None:
 
 
 def compare_table(rows: list[dict[str, Any]], before: str, after: str) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{before} → {after}", title_justify="left")
-    for heading in ("concurrency", "mode", "metric", "before", "after", "change"):
-        table.add_column(heading, justify="right" if heading in ("before", "after", "change")
-                         else "left")
+    result = table(f"{before} → {after}")
+    for heading in ("concurrency", "pool", "mode", "metric", "before", "after", "change"):
+        column(result, heading, left=heading in ("mode", "metric"))
     for row in rows:
         change = row["change"]
         text = "–" if change is None else f"{change:+.1%}"
@@ -414,6 +380,6 @@ def compare_table(rows: list[dict[str, Any]], before: str, after: str) -> Any:
             text = f"[green]{text}[/green]"
         elif row["better"] is False:
             text = f"[red]{text}[/red]"
-        table.add_row(str(row["concurrency"]), row["mode"], row["metric"],
-                      number(row["before"]), number(row["after"]), text)
-    return table
+        result.add_row(str(row["concurrency"]), str(row.get("pool_size") or ""), row["mode"],
+                       row["metric"], number(row["before"]), number(row["after"]), text)
+    return result

@@ -83,6 +83,7 @@ def environment(settings: Settings, spec: BenchSpec) -> dict[str, Any]:
             "max_overflow": settings.database_max_overflow,
             "pool_capacity": settings.pool_capacity,
             "pool_timeout_s": settings.database_pool_timeout,
+            "pool_queue": settings.database_pool_queue,
         },
         "servers": None,
         "argv": [settings.redact(arg) for arg in sys.argv[1:]],
@@ -110,7 +111,7 @@ def fairness_warnings(spec: BenchSpec, settings: Settings) -> list[str]:
     capacity = settings.pool_capacity
     if spec.url is None:
         over = [level for level in spec.levels if level > capacity]
-        if over:
+        if over and len(spec.pool_sizes) == 1:
             found.append(
                 f"concurrency {', '.join(map(str, over))} exceeds the pool capacity {capacity} "
                 f"(pool_size {settings.database_pool_size} + max_overflow "
@@ -129,6 +130,26 @@ def finish_document(document: dict[str, Any]) -> None:
     document["summary"] = summarize(document["runs"], document["settings"]["modes"])
     for run in document["runs"]:
         document["warnings"].extend(run["warnings"])
+
+
+def add_advice(document: dict[str, Any], limit: dict[str, Any]) -> None:
+    """A pool-size sweep's advice (see :mod:`dmitems.bench.advisor`), and its warnings."""
+    from dmitems.bench.advisor import P99_ALLOWANCE, THROUGHPUT_SHARE, advise
+
+    levels = advise(document["summary"], document["settings"]["modes"], limit)
+    document["advice"] = {
+        "rule": {"throughput_share": THROUGHPUT_SHARE, "p99_allowance": P99_ALLOWANCE},
+        "limit": limit,
+        "levels": levels,
+    }
+    over = sorted({size for level in levels for advice in level["modes"].values()
+                   for size in advice["over_limit"]})
+    if over:
+        document["warnings"].append(
+            f"pool size {', '.join(map(str, over))} is more than the server allows for "
+            f"{limit['server_workers']} worker(s) ({limit['usable_connections']} connections, "
+            f"{limit['source']}): left out of the recommendation"
+        )
 
 
 def _median_stats(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,20 +182,35 @@ def _median_stats(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _pool_wait_p99(runs: list[dict[str, Any]]) -> float | None:
+    values = [
+        run["breakdown"]["pool_wait"]["p99_ms"] for run in runs
+        if run.get("breakdown", {}).get("pool_wait")
+    ]
+    return statistics.median(values) if values else None
+
+
+def _group(run: dict[str, Any]) -> tuple[int, int | None]:
+    return run["concurrency"], run.get("pool_size")
+
+
 def summarize(runs: list[dict[str, Any]], modes: list[str]) -> list[dict[str, Any]]:
-    """One entry per concurrency level: each mode's (median) figures and the ratios."""
-    levels: list[int] = []
+    """One entry per concurrency level and pool size: each mode's (median) figures, the ratios."""
+    groups: list[tuple[int, int | None]] = []
     for run in runs:
-        if run["concurrency"] not in levels:
-            levels.append(run["concurrency"])
+        if _group(run) not in groups:
+            groups.append(_group(run))
     summary = []
-    for level in levels:
-        by_mode = {
-            mode: _median_stats([r for r in runs if r["concurrency"] == level and r["mode"] == mode])
-            for mode in modes
-            if any(r["concurrency"] == level and r["mode"] == mode for r in runs)
+    for group in groups:
+        by_mode = {}
+        for mode in modes:
+            chosen = [r for r in runs if _group(r) == group and r["mode"] == mode]
+            if chosen:
+                by_mode[mode] = _median_stats(chosen)
+                by_mode[mode]["pool_wait_p99_ms"] = _pool_wait_p99(chosen)
+        entry: dict[str, Any] = {
+            "concurrency": group[0], "pool_size": group[1], "modes": by_mode, "ratio": None,
         }
-        entry: dict[str, Any] = {"concurrency": level, "modes": by_mode, "ratio": None}
         if len(modes) == 2 and all(mode in by_mode for mode in modes):
             base, other = by_mode[modes[0]], by_mode[modes[1]]
             entry["ratio"] = {
@@ -224,11 +260,13 @@ def read_document(path: Path) -> dict[str, Any]:
 
 
 def _change(
-    level: int, mode: str, metric: str, before: float | None, after: float | None, better: str
+    group: tuple[int, int | None], mode: str, metric: str, before: float | None,
+    after: float | None, better: str,
 ) -> dict[str, Any]:
     change = _ratio(after, before)
     return {
-        "concurrency": level,
+        "concurrency": group[0],
+        "pool_size": group[1],
         "mode": mode,
         "metric": metric,
         "before": before,
@@ -239,11 +277,12 @@ def _change(
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of (concurrency, mode, metric, before, after, change) for what both files hold."""
+    """Rows of (concurrency, pool size, mode, metric, before, after, change) for what both
+    files hold."""
     rows = []
-    earlier = {entry["concurrency"]: entry for entry in before["summary"]}
+    earlier = {_group(entry): entry for entry in before["summary"]}
     for entry in after["summary"]:
-        level, old = entry["concurrency"], earlier.get(entry["concurrency"])
+        level, old = _group(entry), earlier.get(_group(entry))
         if old is None:
             continue
         for mode, figures in entry["modes"].items():

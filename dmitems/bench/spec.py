@@ -52,6 +52,22 @@ def parse_levels(text: str) -> list[int]:
     return levels
 
 
+def parse_pool_sizes(text: str) -> list[int]:
+    """``20`` or ``5,10,20,40``: the pool sizes to sweep, smallest first."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= 1000:
+            raise InvalidInput(
+                f"--pool-size '{text}' must be a whole number from 1 to 1000, or a list such "
+                "as 5,10,20,40"
+            )
+        sizes.append(int(part))
+    if len(set(sizes)) != len(sizes):
+        raise InvalidInput(f"--pool-size '{text}' lists a size twice")
+    return sorted(sizes)
+
+
 def parse_mix(text: str, allowed: tuple[str, ...]) -> dict[str, int]:
     """``get=70,list=10,...`` as {operation: weight}; weights are relative, not percentages."""
     mix: dict[str, int] = {}
@@ -73,12 +89,13 @@ def parse_mix(text: str, allowed: tuple[str, ...]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """One measured run: a mode at a concurrency level (one repeat of it)."""
+    """One measured run: a mode at a concurrency level and pool size (one repeat of it)."""
 
     mode: str
     concurrency: int
     repeat: int
     index: int
+    pool_size: int = 20
 
 
 @dataclass
@@ -100,6 +117,7 @@ class BenchSpec:
     url: str | None = None
     keep: bool = False
     request_timeout: float = 30.0
+    pool_sizes: list[int] = field(default_factory=lambda: [20])
 
     def __post_init__(self) -> None:
         self.check()
@@ -126,6 +144,9 @@ class BenchSpec:
                 f"--processes {self.processes} needs a concurrency of at least {self.processes} "
                 "at every level (each process runs a share of the workers)"
             )
+        if len(self.pool_sizes) > 1 and self.target != "db":
+            raise InvalidInput("a --pool-size list sweeps the pools bench opens itself: "
+                               "use it with --target db")
         if self.url is not None and self.target != "http":
             raise InvalidInput("bench --url names a running server; it needs --target http")
         if "livez" in self.mix and self.target != "http":
@@ -148,14 +169,20 @@ class BenchSpec:
         return self.modes
 
     def plan(self) -> list[RunPlan]:
-        """Every run in order: repeats interleave the modes, alternating which goes first."""
+        """Every run in order: repeats interleave the modes, alternating which goes first;
+        each pool size is run in both modes before the next."""
         runs: list[RunPlan] = []
         for concurrency in self.levels:
-            for repeat in range(self.repeat):
-                order = self.run_modes if repeat % 2 == 0 else tuple(reversed(self.run_modes))
-                for mode in order:
-                    runs.append(RunPlan(mode, concurrency, repeat, len(runs)))
+            for pool_size in self.pool_sizes:
+                for repeat in range(self.repeat):
+                    order = self.run_modes if repeat % 2 == 0 else tuple(reversed(self.run_modes))
+                    for mode in order:
+                        runs.append(RunPlan(mode, concurrency, repeat, len(runs), pool_size))
         return runs
+
+    @property
+    def sweeps_pool(self) -> bool:
+        return len(self.pool_sizes) > 1
 
     def describe(self) -> dict[str, object]:
         return {
@@ -174,4 +201,5 @@ class BenchSpec:
             "client": self.client,
             "keep": self.keep,
             "request_timeout_s": self.request_timeout,
+            "pool_sizes": list(self.pool_sizes),
         }

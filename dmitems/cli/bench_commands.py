@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -39,130 +40,165 @@ app = typer.Typer(
 
 Text = Optional[str]
 
+# The options, declared once here so that the command itself stays a list of names.
+Target = Annotated[str, typer.Option(
+    "--target", "-t", help="db: drive the database directly; http: drive `dmitems serve` "
+    "(started here, or --url).")]
+Mode = Annotated[str, typer.Option("--mode", "-m", help="sync, async or both (interleaved).")]
+Concurrency = Annotated[Text, typer.Option(
+    "--concurrency", "-c", help="Requests in flight, or a list to sweep such as 10,50,100. "
+    "Default: the pool capacity.", show_default=False)]
+Duration = Annotated[Text, typer.Option(
+    "--duration", "-d", help="Measured window per run, e.g. 10s, 1m. Default 10s (or none "
+    "with --requests).", show_default=False)]
+Requests = Annotated[Optional[int], typer.Option(
+    "--requests", "-n", help="Requests per run (ends the run when reached).", show_default=False)]
+Warmup = Annotated[str, typer.Option("--warmup", help="Load before measuring, discarded.")]
+Rate = Annotated[Optional[float], typer.Option(
+    "--rate", "-r", help="Open loop: requests per second; latency counts from the intended "
+    "send time.", show_default=False)]
+Arrival = Annotated[str, typer.Option("--arrival", help="With --rate: constant or poisson gaps.")]
+Mix = Annotated[Text, typer.Option(
+    "--mix", help="Operation weights. Default get=70,list=10,create=10,update=5,delete=5 "
+    "(http also: livez).", show_default=False)]
+Repeat = Annotated[int, typer.Option(
+    "--repeat", help="Runs per mode and level, interleaved; the tables show the median and "
+    "spread.")]
+Processes = Annotated[int, typer.Option(
+    "--processes", "-p", help="Split the load over this many processes.")]
+Client = Annotated[str, typer.Option(
+    "--client", help="concurrent, or sequential: the article's 100 sequential vs 100 "
+    "concurrent requests (client concurrency only).")]
+ServerUrl = Annotated[Text, typer.Option(
+    "--url", help="With --target http: a running server to drive instead of starting two.",
+    show_default=False)]
+PoolSize = Annotated[Text, typer.Option(
+    "--pool-size", help="Override database pool_size (both modes), or a list to sweep such "
+    "as 5,10,20,40: then the run ends with a recommended pool size per mode.",
+    show_default=False)]
+MaxOverflow = Annotated[Optional[int], typer.Option(
+    "--max-overflow", help="Override database max_overflow (both modes).", show_default=False)]
+PoolQueue = Annotated[Text, typer.Option(
+    "--pool-queue", help="fifo: a freed connection goes to the longest waiter, in both modes "
+    "(dmitems' line); native: each pool's own behaviour, newcomers may barge in. Default: "
+    "the pool_queue setting (fifo).", show_default=False)]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", help="Seconds before one request counts as failed.")]
+JsonFile = Annotated[Optional[Path], typer.Option(
+    "--json", help="Write the results (versioned schema) to this file; - for stdout.",
+    show_default=False)]
+Plot = Annotated[Optional[Path], typer.Option(
+    "--plot", help="Write latency CDFs to FILE.html (plotly) or FILE.png (matplotlib).",
+    show_default=False)]
+FailIf = Annotated[Optional[list[str]], typer.Option(
+    "--fail-if", metavar="CONDITION", help="Exit 7 if this holds, e.g. \"p99>200ms\", "
+    "\"async/sync<1.0\". Repeatable.", show_default=False)]
+Keep = Annotated[bool, typer.Option("--keep", help="Leave the benchmark's rows in the database.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live view or progress lines.")]
+
+
+@dataclass
+class BenchOptions:
+    """The command line as given, before it is checked and turned into a BenchSpec."""
+
+    target: str
+    mode: str
+    concurrency: str | None
+    duration: str | None
+    requests: int | None
+    warmup: str
+    rate: float | None
+    arrival: str
+    mix: str | None
+    repeat: int
+    processes: int
+    client: str
+    url: str | None
+    pool_size: str | None
+    max_overflow: int | None
+    pool_queue: str | None
+    timeout: float
+    json_file: Path | None
+    plot: Path | None
+    fail_if: list[str]
+    keep: bool
+    quiet: bool
+
 
 @app.callback(invoke_without_command=True)
 def bench(
-    ctx: typer.Context,
-    target: Annotated[
-        str, typer.Option("--target", "-t", help="db: drive the database directly; http: drive "
-                          "`dmitems serve` (started here, or --url).")
-    ] = "db",
-    mode: Annotated[
-        str, typer.Option("--mode", "-m", help="sync, async or both (interleaved).")
-    ] = "both",
-    concurrency: Annotated[
-        Text, typer.Option("--concurrency", "-c", help="Requests in flight, or a list to sweep "
-                           "such as 10,50,100. Default: the pool capacity.", show_default=False)
-    ] = None,
-    duration: Annotated[
-        Text, typer.Option("--duration", "-d", help="Measured window per run, e.g. 10s, 1m. "
-                           "Default 10s (or none with --requests).", show_default=False)
-    ] = None,
-    requests: Annotated[
-        Optional[int], typer.Option("--requests", "-n", help="Requests per run (ends the run "
-                                    "when reached).", show_default=False)
-    ] = None,
-    warmup: Annotated[
-        str, typer.Option("--warmup", help="Load before measuring, discarded.")
-    ] = "2s",
-    rate: Annotated[
-        Optional[float], typer.Option("--rate", "-r", help="Open loop: requests per second; "
-                                      "latency counts from the intended send time.",
-                                      show_default=False)
-    ] = None,
-    arrival: Annotated[
-        str, typer.Option("--arrival", help="With --rate: constant or poisson gaps.")
-    ] = "constant",
-    mix: Annotated[
-        Text, typer.Option("--mix", help="Operation weights. Default "
-                           "get=70,list=10,create=10,update=5,delete=5 (http also: livez).",
-                           show_default=False)
-    ] = None,
-    repeat: Annotated[
-        int, typer.Option("--repeat", help="Runs per mode and level, interleaved; the tables "
-                          "show the median and spread.")
-    ] = 1,
-    processes: Annotated[
-        int, typer.Option("--processes", "-p", help="Split the load over this many processes.")
-    ] = 1,
-    client: Annotated[
-        str, typer.Option("--client", help="concurrent, or sequential: the article's 100 "
-                          "sequential vs 100 concurrent requests (client concurrency only).")
-    ] = "concurrent",
-    server_url: Annotated[
-        Text, typer.Option("--url", help="With --target http: a running server to drive "
-                           "instead of starting two.", show_default=False)
-    ] = None,
-    pool_size: Annotated[
-        Optional[int], typer.Option("--pool-size", help="Override database pool_size "
-                                    "(both modes).", show_default=False)
-    ] = None,
-    max_overflow: Annotated[
-        Optional[int], typer.Option("--max-overflow", help="Override database max_overflow "
-                                    "(both modes).", show_default=False)
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds before one request counts as failed.")
-    ] = 30.0,
-    json_file: Annotated[
-        Optional[Path], typer.Option("--json", help="Write the results (versioned schema) to "
-                                     "this file; - for stdout.", show_default=False)
-    ] = None,
-    plot: Annotated[
-        Optional[Path], typer.Option("--plot", help="Write latency CDFs to FILE.html (plotly) "
-                                     "or FILE.png (matplotlib).", show_default=False)
-    ] = None,
-    fail_if: Annotated[
-        Optional[list[str]], typer.Option("--fail-if", metavar="CONDITION", help="Exit 7 if this holds, e.g. "
-                                          "\"p99>200ms\", \"async/sync<1.0\". Repeatable.",
-                                          show_default=False)
-    ] = None,
-    keep: Annotated[
-        bool, typer.Option("--keep", help="Leave the benchmark's rows in the database.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No live view or progress lines.")
-    ] = False,
+    ctx: typer.Context, target: Target = "db", mode: Mode = "both",
+    concurrency: Concurrency = None, duration: Duration = None, requests: Requests = None,
+    warmup: Warmup = "2s", rate: Rate = None, arrival: Arrival = "constant", mix: Mix = None,
+    repeat: Repeat = 1, processes: Processes = 1, client: Client = "concurrent",
+    server_url: ServerUrl = None, pool_size: PoolSize = None, max_overflow: MaxOverflow = None,
+    pool_queue: PoolQueue = None, timeout: Timeout = 30.0, json_file: JsonFile = None,
+    plot: Plot = None, fail_if: FailIf = None, keep: Keep = False, quiet: Quiet = False,
 ) -> None:
     """Run the benchmark. Example: dmitems bench --concurrency 100"""
     if ctx.invoked_subcommand is not None:
         return
+    _run(ctx, BenchOptions(
+        target=target, mode=mode, concurrency=concurrency, duration=duration,
+        requests=requests, warmup=warmup, rate=rate, arrival=arrival, mix=mix, repeat=repeat,
+        processes=processes, client=client, url=server_url, pool_size=pool_size,
+        max_overflow=max_overflow, pool_queue=pool_queue, timeout=timeout,
+        json_file=json_file, plot=plot, fail_if=fail_if or [], keep=keep, quiet=quiet,
+    ))
+
+
+def _run(ctx: typer.Context, options: BenchOptions) -> None:
+    """Check everything, run, then write and print the results and the verdicts."""
     from dmitems.bench import thresholds
+    from dmitems.bench.live import LiveView
     from dmitems.bench.plot import check_plot_path, write_plot
-    from dmitems.bench.report import LiveView, render, thresholds_lines
     from dmitems.bench.runner import run_benchmark
+    from dmitems.bench.spec import parse_pool_sizes
 
     state = state_of(ctx)
-    settings = state.settings(database_pool_size=pool_size, database_max_overflow=max_overflow)
-    spec = build_spec(
-        settings, target=target, mode=mode, concurrency=concurrency, duration=duration,
-        requests=requests, warmup=warmup, rate=rate, arrival=arrival, mix=mix, repeat=repeat,
-        processes=processes, client=client, url=server_url, keep=keep, timeout=timeout,
+    pool_sizes = parse_pool_sizes(options.pool_size) if options.pool_size else None
+    if options.pool_queue not in (None, "fifo", "native"):
+        from dmitems.errors import InvalidInput
+
+        raise InvalidInput(f"--pool-queue '{options.pool_queue}' must be fifo or native")
+    settings = state.settings(
+        database_pool_size=pool_sizes[0] if pool_sizes else None,
+        database_max_overflow=options.max_overflow,
+        database_pool_queue=options.pool_queue,
     )
-    checks = [thresholds.parse(text, spec.run_modes, tuple(spec.mix)) for text in fail_if or []]
-    if plot is not None:
-        check_plot_path(plot)
-    to_stdout = json_file is not None and str(json_file) == "-"
-    out = console(stderr=to_stdout)
+    spec = build_spec(settings, options, pool_sizes)
+    checks = [thresholds.parse(text, spec.run_modes, tuple(spec.mix)) for text in options.fail_if]
+    if options.plot is not None:
+        check_plot_path(options.plot)
+    to_stdout = options.json_file is not None and str(options.json_file) == "-"
     errors = console(stderr=True)
-    observer = LiveView(errors, live=errors.is_terminal, quiet=quiet)
+    observer = LiveView(errors, live=errors.is_terminal, quiet=options.quiet)
     try:
         document = run(run_benchmark(spec, settings, state.config_path, observer))
     finally:
         observer.close()
     document["thresholds"] = [thresholds.evaluate(check, document["runs"]) for check in checks]
+    if options.json_file is not None:
+        write_document(document, options.json_file, settings)
+    if options.plot is not None:
+        write_plot(document, options.plot)
+        info(f"plot written to {options.plot}")
+    _show(console(stderr=to_stdout), document)
+    _verdicts(document)
 
-    if json_file is not None:
-        write_document(document, json_file, settings)
-    if plot is not None:
-        write_plot(document, plot)
-        info(f"plot written to {plot}")
+
+def _show(out: Any, document: dict[str, Any]) -> None:
+    from dmitems.bench.report import render, thresholds_lines
+
     render(out, document)
     for text in document["warnings"]:
         warn(text)
     thresholds_lines(out, document["thresholds"])
     info(cleanup_message(document["cleanup"]))
 
+
+def _verdicts(document: dict[str, Any]) -> None:
+    """Exit 3 when a mode had no success at all, 7 when a --fail-if condition holds."""
     failed_modes = [
         f"{run['mode']} at concurrency {run['concurrency']}"
         for run in document["runs"] if run["total"]["ok"] == 0
@@ -177,7 +213,9 @@ def bench(
             f"{check['expression']} ({check['where'][0]})" for check in broken), 7)
 
 
-def build_spec(settings: Settings, **options: Any) -> BenchSpec:
+def build_spec(
+    settings: Settings, options: BenchOptions, pool_sizes: list[int] | None = None
+) -> BenchSpec:
     """The benchmark asked for, with defaults filled from the settings."""
     from dmitems.bench.spec import (
         DB_OPERATIONS, DEFAULT_MIX, HTTP_OPERATIONS, MODES, BenchSpec, parse_duration,
@@ -185,41 +223,34 @@ def build_spec(settings: Settings, **options: Any) -> BenchSpec:
     )
     from dmitems.errors import InvalidInput
 
-    target, mode, client = options["target"], options["mode"], options["client"]
+    target, mode, client = options.target, options.mode, options.client
     if target not in ("db", "http"):
         raise InvalidInput(f"--target '{target}' must be db or http")
     if mode not in ("sync", "async", "both"):
         raise InvalidInput(f"--mode '{mode}' must be sync, async or both")
     if client not in ("concurrent", "sequential"):
         raise InvalidInput(f"--client '{client}' must be concurrent or sequential")
-    if options["arrival"] not in ("constant", "poisson"):
-        raise InvalidInput(f"--arrival '{options['arrival']}' must be constant or poisson")
+    if options.arrival not in ("constant", "poisson"):
+        raise InvalidInput(f"--arrival '{options.arrival}' must be constant or poisson")
     modes: tuple[str, ...] = MODES if mode == "both" else (mode,)
-    if options["url"] is not None and mode == "both":
+    if options.url is not None and mode == "both":
         modes = ("server",)  # one server of unknown mode
     article = client == "sequential"
-    requests = options["requests"]
-    duration = parse_duration(options["duration"]) if options["duration"] else None
+    requests = options.requests
+    duration = parse_duration(options.duration) if options.duration else None
     if duration is None and requests is None:
         requests, duration = (100, None) if article else (None, 10.0)
     default_level = "100" if article else str(settings.pool_capacity)
     allowed = HTTP_OPERATIONS if target == "http" else DB_OPERATIONS
     return BenchSpec(
-        target=target,
-        modes=modes,
-        levels=parse_levels(options["concurrency"] or default_level),
-        duration=duration,
-        requests=requests,
-        warmup=parse_duration(options["warmup"], "--warmup"),
-        rate=options["rate"],
-        arrival=options["arrival"],
-        mix=parse_mix(options["mix"] or DEFAULT_MIX, allowed),
-        repeat=options["repeat"],
-        processes=options["processes"],
-        client=client,
-        url=options["url"],
-        keep=options["keep"],
-        request_timeout=options["timeout"],
+        target=target, modes=modes, levels=parse_levels(options.concurrency or default_level),
+        duration=duration, requests=requests,
+        warmup=parse_duration(options.warmup, "--warmup"), rate=options.rate,
+        arrival=options.arrival,  # type: ignore[arg-type]  # checked above
+        mix=parse_mix(options.mix or DEFAULT_MIX, allowed), repeat=options.repeat,
+        processes=options.processes, client=client,  # type: ignore[arg-type]
+        url=options.url, keep=options.keep, request_timeout=options.timeout,
+        pool_sizes=pool_sizes or [settings.database_pool_size],
     )
 
 
