@@ -50,7 +50,8 @@ class LiveView:
             return
         total = run["total"]
         self.console.print(
-            f"{plan.mode:>10} c={plan.concurrency:<5} repeat {plan.repeat + 1}: "
+            f"{plan.mode:>10} c={plan.concurrency:<5} pool {plan.pool_size:<4} "
+            f"repeat {plan.repeat + 1}: "
             f"{total['ok']:,} ok, {total['errors']:,} errors in {run['duration_s']:.1f} s, "
             f"{number(total['throughput_rps'], 1)} req/s, p50 {number(total['p50_ms'])} ms, "
             f"p99 {number(total['p99_ms'])} ms"

@@ -32,6 +32,8 @@ def cdf_series(document: dict[str, Any]) -> dict[str, tuple[list[float], list[fl
     merged: dict[str, Any] = {}
     for run in document["runs"]:
         key = f"{run['mode']} c={run['concurrency']}"
+        if len(document["settings"].get("pool_sizes") or []) > 1:
+            key += f" pool {run['pool_size']}"
         histogram = decode_histogram(run["histogram"])
         if key in merged:
             merged[key].add(histogram)

@@ -20,8 +20,8 @@ def document(tmp_path_factory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("tables")
     url = f"sqlite+aiosqlite:///{folder / 'b.db'}"
     outcome, found = bench(
-        url, "--pool-size", "1,40", "--concurrency", "3,100", "--repeat", "2",
-        "--duration", "0.3s", "--warmup", "0", "--rate", "400", "--quiet",
+        url, "--pool-size", "1,40", "--concurrency", "2,6", "--repeat", "2",
+        "--duration", "0.5s", "--warmup", "0", "--rate", "200", "--quiet",
         json_file=folder / "out.json",
     )
     assert outcome.exit_code == 0, outcome.output
