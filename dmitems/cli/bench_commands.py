@@ -26,6 +26,8 @@ Examples:
 
   dmitems bench --concurrency 10,50,100 --duration 5s --json result.json
 
+  dmitems bench --pool-size 5,10,20,40 --concurrency 100 --repeat 3
+
   dmitems bench --target http --rate 500 --arrival poisson --fail-if "p99>200ms"
 
   dmitems bench compare before.json after.json
