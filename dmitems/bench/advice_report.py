@@ -84,6 +84,17 @@ def comparison_line(comparison: dict[str, Any] | None) -> str | None:
     return f"At pool_size {size}, sync and async give the same throughput ({figures})."
 
 
+def advice_compare_table(rows: list[dict[str, Any]]) -> Any:
+    """The recommended pool size per level and mode, before and after."""
+    result = table("Recommended pool_size (see the advice in each file)")
+    for heading in ("concurrency", "mode", "before", "after"):
+        column(result, heading, left=heading == "mode")
+    for row in rows:
+        result.add_row(str(row["concurrency"]), row["mode"],
+                       *(str(row[key]).replace("_", " ") for key in ("before", "after")))
+    return result
+
+
 def lines(level: dict[str, Any], advice: dict[str, Any]) -> list[str]:
     found = [recommendation_line(mode, each, advice["rule"]) for mode, each in level["modes"].items()]
     sentence = comparison_line(level["comparison"])

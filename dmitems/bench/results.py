@@ -302,6 +302,25 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any
     return rows
 
 
+def compare_advice(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each mode's pool-size advice in both files, for every level both files advise on."""
+    earlier, later = _picks(before), _picks(after)
+    return [
+        {"concurrency": key[0], "mode": key[1], "before": earlier[key], "after": pick}
+        for key, pick in later.items() if key in earlier
+    ]
+
+
+def _picks(document: dict[str, Any]) -> dict[tuple[int, str], Any]:
+    """(concurrency, mode) -> the recommended pool size, or the outcome when there is none."""
+    found = {}
+    for level in (document.get("advice") or {}).get("levels", []):
+        for mode, advice in level["modes"].items():
+            pick = advice["pool_size"] if advice["outcome"] == "recommend" else advice["outcome"]
+            found[(level["concurrency"], mode)] = pick
+    return found
+
+
 def _better(before: float | None, after: float | None, direction: str) -> bool | None:
     if before is None or after is None or before == after:
         return None

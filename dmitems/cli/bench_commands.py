@@ -298,14 +298,18 @@ def compare(
 
     Example: dmitems bench compare before.json after.json
     """
+    from dmitems.bench.advice_report import advice_compare_table
     from dmitems.bench.report import compare_table
     from dmitems.bench.results import compare as compare_documents
-    from dmitems.bench.results import read_document
+    from dmitems.bench.results import compare_advice, read_document
 
-    rows = compare_documents(read_document(before), read_document(after))
+    earlier, later = read_document(before), read_document(after)
+    rows, advice = compare_documents(earlier, later), compare_advice(earlier, later)
     if as_json:
-        print_json({"before": str(before), "after": str(after), "rows": rows})
+        print_json({"before": str(before), "after": str(after), "rows": rows, "advice": advice})
         return
     if not rows:
         fail(f"{before} and {after} share no concurrency level and mode to compare", 2)
     console().print(compare_table(rows, str(before), str(after)))
+    if advice:
+        console().print(advice_compare_table(advice))

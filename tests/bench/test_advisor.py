@@ -151,6 +151,12 @@ def test_pool_size_sweep_recommends_and_compares(database_url: str, tmp_path) ->
     compared = invoke("bench", "compare", str(tmp_path / "out.json"), str(tmp_path / "out.json"),
                       "--json").json()
     assert {row["pool_size"] for row in compared["rows"]} == {1, 4}
+    picks = {row["mode"]: (row["before"], row["after"]) for row in compared["advice"]}
+    for mode, advice in level["modes"].items():
+        expected = advice["pool_size"] if advice["outcome"] == "recommend" else advice["outcome"]
+        assert picks[mode] == (expected, expected)
+    shown = invoke("bench", "compare", str(tmp_path / "out.json"), str(tmp_path / "out.json"))
+    assert "Recommended pool_size" in shown.stdout
 
 
 def test_pool_size_list_needs_the_database_target(tmp_path) -> None:

@@ -95,6 +95,11 @@ def test_whole_report_and_comparison_fit(document, width) -> None:
     table = report.compare_table(compare(document, later), "a-long-name-before.json",
                                  "a-long-name-after.json")
     assert "…" not in rendered(table, width)
+    from dmitems.bench.advice_report import advice_compare_table
+    from dmitems.bench.results import compare_advice
+
+    picks = advice_compare_table(compare_advice(document, later))
+    assert "…" not in rendered(picks, width) and "Recommended" in rendered(picks, width)
 
 
 def rendered_report(document: dict[str, Any], width: int) -> str:
