@@ -122,10 +122,12 @@ class CpuMeter:
 
 
 def executor_threads(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-    """The size of the loop's default executor (what ``asyncio.to_thread`` uses)."""
-    executor = getattr(loop, "_default_executor", None)
+    """The size of the loop's default executor (what ``asyncio.to_thread`` uses): the one
+    dmitems installed (:mod:`dmitems.db.loops`), else asyncio's default size."""
+    from dmitems.db.loops import sized_threads
+
     default = min(32, (os.cpu_count() or 1) + 4)
-    size = getattr(executor, "_max_workers", None)
+    size = sized_threads(loop)
     return {"threads": size or default, "configured": size is not None, "default": default}
 
 
