@@ -70,6 +70,7 @@ _DESCRIPTIONS = {
     401: "Missing or wrong API key (`Authorization: Bearer <key>`)",
     404: 'No such item: `{"detail": "商品不存在"}`',
     409: "Rejected by a database constraint",
+    412: "If-Match names a version the item no longer has (its ETag is the current one)",
     413: "Batch over batch_max, or body too large",
     500: "Unexpected error (generic text; details in the server log)",
     503: "Database unavailable (with Retry-After)",

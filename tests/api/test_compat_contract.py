@@ -296,6 +296,7 @@ def test_openapi_keeps_the_seed_operation_ids(seed: Side, tmp_path: Any) -> None
 # -- the article's client script, against `dmitems serve` --------------------------------
 
 
+@pytest.mark.slow  # a real server per case
 @pytest.mark.parametrize("mode", ["async", "sync"])
 def test_the_articles_client_script(database_url: str, mode: str) -> None:
     """The article's async_test() and sync_test(), with the answers checked: 100 concurrent

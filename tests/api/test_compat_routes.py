@@ -101,3 +101,17 @@ def test_nul_in_text_names_its_field(client: Any, database_url: str) -> None:
     )
     assert [error["loc"] for error in detail] == [["body", "description"]]
     assert client.get("/items").json()["total"] == 1  # nothing else was written
+
+
+def test_seed_update_and_delete_take_if_match(client: Any) -> None:
+    """Not in the seed, documented by dmitems before: a client that sends If-Match keeps it."""
+    item = client.post("/items/create_item", json={"name": "a", "price": 1}).json()
+    url = f"/items/update_item/{item['id']}"
+    updated = client.put(url, json={"price": 2}, headers={"If-Match": '"1"'})
+    assert updated.status_code == 200 and updated.headers["etag"] == '"2"'
+    stale = client.put(url, json={"price": 3}, headers={"If-Match": '"1"'})
+    assert "version 2" in assert_plain(stale, 412) and stale.headers["etag"] == '"2"'
+    assert client.put(url, json={}, headers={"If-Match": '"1"'}).json()["price"] == 2  # no write
+    gone = f"/items/delete_item/{item['id']}"
+    assert_plain(client.delete(gone, headers={"If-Match": '"1"'}), 412)
+    assert client.delete(gone, headers={"If-Match": '"2"'}).status_code == 200

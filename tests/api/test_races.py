@@ -13,6 +13,7 @@ import pytest
 from tests.api.served import start, stop
 
 CLIENTS = 100
+pytestmark = pytest.mark.slow  # a real server per case
 
 
 async def _burst(base: str, method: str, path: str, **request: Any) -> list[httpx.Response]:

@@ -17,6 +17,10 @@ client cannot depend on:
 * the database down: the seed answered 500 with its error text; here 503 with
   ``Retry-After`` and a fixed sentence.
 
+``update_item`` and ``delete_item`` also take dmitems' ``If-Match`` (412 on a stale
+version), which the seed lacked and dmitems documented before: a client that sends
+it keeps its lost-update protection; one that does not sees no difference.
+
 The REST routes (:mod:`dmitems.api.routers.items`) keep dmitems' own contract.
 """
 
@@ -34,7 +38,7 @@ from dmitems.api import seed_errors
 from dmitems.api.dependencies import Store
 from dmitems.api.problems import TooLarge
 from dmitems.api.routers import items as rest
-from dmitems.api.routers.items import BIGINT_MAX, BatchBody, ItemId, Limit
+from dmitems.api.routers.items import BIGINT_MAX, BatchBody, IfMatch, ItemId, Limit
 from dmitems.api.routing import RouteTable, json_response
 from dmitems.schemas import (
     CompatItemCreate,
@@ -139,21 +143,24 @@ def read_item(store: Store, item_id: ItemId) -> Any:
 
 
 @table.route("PUT", "/update_item/{item_id}", present=rest.item, response_model=ItemResponse,
-             writes=True, errors=(404, 413, 503))
-def update_item(store: Store, item_id: AnyId, item: CompatItemUpdate) -> Any:
-    """Update the fields given; a missing or null field stays unchanged."""
+             writes=True, errors=(404, 412, 413, 503))
+def update_item(
+    store: Store, item_id: AnyId, item: CompatItemUpdate, if_match: IfMatch = None
+) -> Any:
+    """Update the fields given; a missing or null field stays unchanged; If-Match optional."""
     changes = item.changes()
     if not changes:
+        # Nothing is written, so no update can be lost: an If-Match has nothing to guard.
         return store.get(item_id)
     rest.refuse_nul(store, [changes])
-    return store.update(item_id, changes)
+    return store.update(item_id, changes, rest.expected_version(if_match))
 
 
 @table.route("DELETE", "/delete_item/{item_id}", present=deleted, response_model=Deleted,
-             writes=True, errors=(404, 503))
-def delete_item(store: Store, item_id: AnyId) -> Any:
-    """Delete an item; 200 with a message, the id and a timestamp."""
-    return store.delete(item_id)
+             writes=True, errors=(404, 412, 503))
+def delete_item(store: Store, item_id: AnyId, if_match: IfMatch = None) -> Any:
+    """Delete an item; 200 with a message, the id and a timestamp; If-Match optional."""
+    return store.delete(item_id, rest.expected_version(if_match))
 
 
 @table.route("POST", "/batch_create", present=rest.item_list, response_model=list[ItemResponse],
