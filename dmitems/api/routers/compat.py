@@ -73,13 +73,13 @@ TRANSACTION_EXAMPLE = (
 _ROWS: TypeAdapter[list[Any]] = TypeAdapter(list[CompatItemRow])
 
 
-class Deleted(BaseModel):
+class CompatDeleted(BaseModel):
     message: str
     item_id: int
     timestamp: str
 
 
-class Message(BaseModel):
+class CompatMessage(BaseModel):
     message: str
 
 
@@ -156,7 +156,7 @@ def update_item(
     return store.update(item_id, changes, rest.expected_version(if_match))
 
 
-@table.route("DELETE", "/delete_item/{item_id}", present=deleted, response_model=Deleted,
+@table.route("DELETE", "/delete_item/{item_id}", present=deleted, response_model=CompatDeleted,
              writes=True, errors=(404, 412, 503))
 def delete_item(store: Store, item_id: AnyId, if_match: IfMatch = None) -> Any:
     """Delete an item; 200 with a message, the id and a timestamp; If-Match optional."""
@@ -173,7 +173,7 @@ def batch_create_items(store: Store, request: Request, records: BatchBody) -> An
     return store.insert_batch(rows, returning=True)
 
 
-@table.route("POST", "/transaction_example", present=transaction_done, response_model=Message,
+@table.route("POST", "/transaction_example", present=transaction_done, response_model=CompatMessage,
              writes=True, transaction=True, bulk=True, errors=(503,))
 def transaction_example(store: Store) -> Any:
     """Create 商品1 (100) and 商品2 (200) in one transaction."""
