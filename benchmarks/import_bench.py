@@ -28,6 +28,7 @@ import asyncio
 import csv
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -201,8 +202,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        (work / "bench.db").unlink(missing_ok=True)
-        data.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
