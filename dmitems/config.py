@@ -37,6 +37,10 @@ SOURCE_ENV = "env"
 SOURCE_FLAG = "flag"
 
 
+# A plain SQL identifier: the table and schema settings end up in SQL and DDL.
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$"
+
+
 def _field(default: Any, section: str, description: str, **kwargs: Any) -> Any:
     return Field(default, description=description, json_schema_extra={"section": section}, **kwargs)
 
@@ -80,6 +84,11 @@ class Settings(BaseSettings):
     database_busy_timeout: float = _field(
         30.0, "database", "SQLite: seconds to wait on a locked database", ge=0
     )
+    database_schema: str | None = _field(
+        None, "database", "schema holding the table (DM: its owner, e.g. APP); empty: the "
+        "login's default", pattern=IDENTIFIER,
+    )
+    database_table: str = _field("items", "database", "name of the items table", pattern=IDENTIFIER)
 
     # [server]
     server_host: str = _field("127.0.0.1", "server", "address to bind")

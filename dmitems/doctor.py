@@ -274,9 +274,7 @@ async def schema(database: Database) -> dict[str, Any]:
     try:
         return (await survey(database)).as_dict()
     except DmitemsError as error:
-        from dmitems.models import items
-
-        return {"table": items.name, "error": error.message}
+        return {"table": database.table.name, "error": error.message}
 
 
 async def diagnose(database: Database, concurrency: int | None = None) -> dict[str, Any]:

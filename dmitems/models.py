@@ -15,7 +15,9 @@ Rules that come from DM8 (see the README's "DM8 notes"):
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -108,3 +110,22 @@ COLUMNS = (
     items.c.version,
 )
 WRITABLE_FIELDS = ("name", "description", "price")
+
+TABLE_OPTION = "dmitems_table"
+"""Engine execution option holding the configured items table (see :func:`table_of`)."""
+
+
+@functools.cache
+def items_table(name: str = "items", schema: str | None = None) -> Table:
+    """The items table under the name and schema the settings give (``[database] table``
+    and ``schema``): a copy made with ``Table.to_metadata``; the shared ``items`` is never
+    changed, and is what the defaults return."""
+    if name == items.name and schema == items.schema:
+        return items
+    return items.to_metadata(MetaData(naming_convention=NAMING_CONVENTION), schema=schema, name=name)
+
+
+def table_of(connection: Any) -> Table:
+    """The items table of the engine ``connection`` belongs to (``Database`` sets it)."""
+    sync = getattr(connection, "sync_connection", None) or connection  # AsyncConnection
+    return sync.get_execution_options().get(TABLE_OPTION, items)  # type: ignore[no-any-return]

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from dmitems import statements
 from dmitems.errors import NotFound, VersionConflict
-from dmitems.models import COLUMNS
+from dmitems.models import COLUMNS, items
 from dmitems.schemas import ItemCreate, ItemPage, ItemRead
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import CursorResult, Row
 
 T = TypeVar("T")
@@ -95,32 +96,39 @@ class ItemOperations(Generic[ItemT, PageT]):
 
     ``returning``: INSERT/UPDATE … RETURNING hands back the row in the same
     round trip; ``array_insert``: a batch can go as three arrays in one
-    statement (PostgreSQL's ``unnest``).
+    statement (PostgreSQL's ``unnest``); ``table``: the configured items table.
     """
 
     def __init__(
-        self, rows: RowShape[ItemT, PageT], *, returning: bool, array_insert: bool = False
+        self,
+        rows: RowShape[ItemT, PageT],
+        *,
+        returning: bool,
+        array_insert: bool = False,
+        table: Table = items,
     ) -> None:
         self.rows = rows
         self.returning = returning
         self.array_insert = array_insert
+        # The configured items table ([database] table and schema).
+        self.table = table
 
     def create(self, data: ItemCreate) -> Operation[ItemT]:
         """Insert one item and return it as stored."""
         values = data.model_dump()
         if self.returning:
-            result = yield (statements.insert_item(returning=True), values)
+            result = yield (statements.insert_item(returning=True, table=self.table), values)
             return self.rows.one(result.one())
-        result = yield (statements.insert_item(returning=False), values)
+        result = yield (statements.insert_item(returning=False, table=self.table), values)
         key = result.inserted_primary_key
         assert key is not None  # a one-row INSERT always reports its key
         (new_id,) = key
-        result = yield statements.get_item(new_id)
+        result = yield statements.get_item(new_id, table=self.table)
         return self.rows.one(result.one())
 
     def get(self, item_id: int) -> Operation[ItemT]:
         """The item with this id, or NotFound."""
-        result = yield statements.get_item(item_id)
+        result = yield statements.get_item(item_id, table=self.table)
         row = result.first()
         if row is None:
             raise NotFound(f"item {item_id} not found")
@@ -130,12 +138,12 @@ class ItemOperations(Generic[ItemT, PageT]):
         self, skip: int = 0, limit: int = 100, name_contains: str | None = None
     ) -> Operation[builtins.list[ItemT]]:
         """A page of items in id order, without the total."""
-        result = yield statements.list_items(skip, limit, name_contains)
+        result = yield statements.list_items(skip, limit, name_contains, table=self.table)
         return self.rows.many(result.all())
 
     def count(self, name_contains: str | None = None) -> Operation[int]:
         """How many items there are (matching ``name_contains``)."""
-        result = yield statements.count_items(name_contains)
+        result = yield statements.count_items(name_contains, table=self.table)
         return int(result.scalar_one())
 
     def page(
@@ -146,14 +154,14 @@ class ItemOperations(Generic[ItemT, PageT]):
         name_contains: str | None = None,
     ) -> Operation[PageT]:
         """A page of items plus, unless skipped, the total: two queries."""
-        result = yield statements.list_items(skip, limit, name_contains)
+        result = yield statements.list_items(skip, limit, name_contains, table=self.table)
         items = self.rows.many(result.all())
         total = None
         if with_total:
             if skip == 0 and len(items) < limit:
                 total = len(items)  # the page holds everything: no COUNT needed
             else:
-                result = yield statements.count_items(name_contains)
+                result = yield statements.count_items(name_contains, table=self.table)
                 total = int(result.scalar_one())
         return self.rows.page(items, total, skip, limit)
 
@@ -161,7 +169,7 @@ class ItemOperations(Generic[ItemT, PageT]):
         self, after_id: int, limit: int, name_contains: str | None = None
     ) -> Operation[builtins.list[Row[Any]]]:
         """Raw rows with an id above ``after_id`` (keyset paging for streaming export)."""
-        result = yield statements.items_after(after_id, limit, name_contains)
+        result = yield statements.items_after(after_id, limit, name_contains, table=self.table)
         return list(result)
 
     def update(
@@ -169,7 +177,8 @@ class ItemOperations(Generic[ItemT, PageT]):
     ) -> Operation[ItemT]:
         """Apply ``changes`` and bump the version in one atomic statement."""
         statement = statements.update_item(
-            item_id, changes, expected_version=expected_version, returning=self.returning
+            item_id, changes, expected_version=expected_version, returning=self.returning,
+            table=self.table,
         )
         result = yield statement
         if self.returning:
@@ -177,7 +186,7 @@ class ItemOperations(Generic[ItemT, PageT]):
             if row is not None:
                 return self.rows.one(row)
         elif result.rowcount:
-            result = yield statements.get_item(item_id)
+            result = yield statements.get_item(item_id, table=self.table)
             return self.rows.one(result.one())
         return (yield from self._explain_miss(item_id, expected_version))
 
@@ -189,7 +198,9 @@ class ItemOperations(Generic[ItemT, PageT]):
 
     def delete(self, item_id: int, expected_version: int | None = None) -> Operation[None]:
         """Delete one item, or raise NotFound / VersionConflict."""
-        result = yield statements.delete_item(item_id, expected_version=expected_version)
+        result = yield statements.delete_item(
+            item_id, expected_version=expected_version, table=self.table
+        )
         if not result.rowcount:
             yield from self._explain_miss(item_id, expected_version)
 
@@ -197,7 +208,7 @@ class ItemOperations(Generic[ItemT, PageT]):
         """Insert many validated rows with one executemany; no RETURNING."""
         if not rows:
             return 0
-        yield (statements.bulk_insert_items(), rows)
+        yield (statements.bulk_insert_items(table=self.table), rows)
         return len(rows)
 
     def bulk_create(self, rows: Sequence[Mapping[str, Any]]) -> Operation[builtins.list[ItemT]]:
@@ -219,10 +230,10 @@ class ItemOperations(Generic[ItemT, PageT]):
                 "descriptions": [row["description"] for row in rows],
                 "prices": [row["price"] for row in rows],
             }
-            result = yield (statements.bulk_create_from_arrays(), arrays)
+            result = yield (statements.bulk_create_from_arrays(table=self.table), arrays)
             return self.rows.many(in_input_order(result.all(), rows))
         if self.returning:
-            result = yield (statements.bulk_create_items(), rows)
+            result = yield (statements.bulk_create_items(table=self.table), rows)
             return self.rows.many(in_input_order(result.all(), rows))
         created = []
         for row in rows:
@@ -231,12 +242,18 @@ class ItemOperations(Generic[ItemT, PageT]):
 
     def delete_named_like(self, prefix: str) -> Operation[int]:
         """Delete the items whose name starts with ``prefix``; returns how many."""
-        result = yield statements.delete_items_named_like(prefix)
+        result = yield statements.delete_items_named_like(prefix, table=self.table)
         return int(result.rowcount)
 
     def _explain_miss(self, item_id: int, expected_version: int | None) -> Operation[NoReturn]:
-        """Raise NotFound or VersionConflict for a write that matched no row."""
-        result = yield statements.version_of(item_id)
+        """Raise NotFound or VersionConflict for a write that matched no row.
+
+        Without an expected version only a missing row makes a write miss, so that is
+        NotFound even if a concurrent insert has made the id exist since (asking for its
+        version then would report a conflict with no version)."""
+        if expected_version is None:
+            raise NotFound(f"item {item_id} not found")
+        result = yield statements.version_of(item_id, table=self.table)
         current = result.scalar()
         if current is None:
             raise NotFound(f"item {item_id} not found")

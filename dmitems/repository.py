@@ -18,6 +18,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from dmitems.models import table_of
 from dmitems.operations import (
     DICTS, MODELS, Item, ItemOperations, ItemT, Operation, PageT, RowShape,
 )
@@ -40,7 +41,9 @@ def _split(step: Any) -> tuple[Any, Any]:
 def _operations(connection: Any, backend: Backend, rows: RowShape[ItemT, PageT]) -> Any:
     dialect = connection.dialect
     returning = backend.create_returning and dialect.insert_returning and dialect.update_returning
-    return ItemOperations(rows, returning=returning, array_insert=backend.array_insert)
+    return ItemOperations(
+        rows, returning=returning, array_insert=backend.array_insert, table=table_of(connection)
+    )
 
 
 class _Sync(Generic[ItemT, PageT]):

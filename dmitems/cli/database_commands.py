@@ -70,12 +70,12 @@ def init_db(
         print_json(outcome)
     elif outcome["created"]:
         verb = "recreated" if outcome["dropped"] else "created"
-        success(f"{verb} table items in {outcome['url']} (revision {outcome['revision']})")
+        success(f"{verb} table {outcome['table']} in {outcome['url']} (revision {outcome['revision']})")
     elif outcome["stamped"]:
-        success(f"table items in {outcome['url']} already has dmitems' shape; stamped revision "
-                f"{outcome['revision']}")
+        success(f"table {outcome['table']} in {outcome['url']} already has dmitems' shape; "
+                f"stamped revision {outcome['revision']}")
     else:
-        success(f"table items already exists in {outcome['url']}; nothing to do")
+        success(f"table {outcome['table']} already exists in {outcome['url']}; nothing to do")
 
 
 def _survey(ctx: typer.Context) -> Survey:

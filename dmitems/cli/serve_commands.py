@@ -112,7 +112,7 @@ def start(ctx: typer.Context, spec: ServeSpec) -> None:
 
         outcome = with_database(ctx, create_schema)
         if outcome["created"]:
-            info(f"created table items in {outcome['url']}")
+            info(f"created table {outcome['table']} in {outcome['url']}")
     if not settings.api_key and not is_loopback(settings.server_host):
         warn(
             f"serving on {settings.server_host} without an API key: anyone who can reach "

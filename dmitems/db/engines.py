@@ -19,6 +19,7 @@ from dmitems.db.dm import DMBackend
 from dmitems.db.postgresql import PostgreSQLBackend
 from dmitems.db.sqlite import SQLiteBackend
 from dmitems.errors import DatabaseUnavailable, DmitemsError, UnsupportedDatabase
+from dmitems.models import TABLE_OPTION, items_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -64,6 +65,9 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # [database] table and schema: every statement on both engines uses this table
+        # (an engine execution option, read back by dmitems.models.table_of).
+        self.table = items_table(settings.database_table, settings.database_schema)
         password = (
             settings.database_password.get_secret_value() if settings.database_password else None
         )
@@ -99,7 +103,9 @@ class Database:
             await self.backend.prepare_loop(self.settings)
             with self.translate_errors():
                 engine = create_async_engine(
-                    self.async_url, **self.backend.engine_options(self.settings, is_async=True)
+                    self.async_url,
+                    execution_options={TABLE_OPTION: self.table},
+                    **self.backend.engine_options(self.settings, is_async=True),
                 )
             self.backend.configure(engine.sync_engine, self.settings)
             import asyncio
@@ -120,7 +126,9 @@ class Database:
             self.backend.prepare()
             with self.translate_errors():
                 engine = create_engine(
-                    self.sync_url, **self.backend.engine_options(self.settings, is_async=False)
+                    self.sync_url,
+                    execution_options={TABLE_OPTION: self.table},
+                    **self.backend.engine_options(self.settings, is_async=False),
                 )
             self.backend.configure(engine, self.settings)
             from dmitems.db.slots import NO_LINE, SyncSlots

@@ -163,12 +163,12 @@ def _check_differences(inspector: Any, table: Table) -> list[Difference]:
 
 
 def compare_table(connection: Connection, table: Table | None = None) -> TableReport:
-    """The live ``table`` (default: the configured items table) against the model."""
+    """The live ``table`` (default: the connection's configured items table) against the model."""
     from sqlalchemy import inspect
 
-    from dmitems.models import items
+    from dmitems.models import table_of
 
-    table = items if table is None else table
+    table = table_of(connection) if table is None else table
     inspector = inspect(connection)
     if not inspector.has_table(table.name, schema=table.schema):
         return TableReport(table.name, False)
@@ -207,14 +207,15 @@ def compare_table(connection: Connection, table: Table | None = None) -> TableRe
 def _has_table(sync_connection: Any) -> bool:
     from sqlalchemy import inspect
 
-    from dmitems.models import items
+    from dmitems.models import table_of
 
-    return bool(inspect(sync_connection).has_table(items.name, schema=items.schema))
+    table = table_of(sync_connection)
+    return bool(inspect(sync_connection).has_table(table.name, schema=table.schema))
 
 
 async def inspect_schema(database: Database) -> TableReport:
     async with database.connect() as connection:
-        return await connection.run_sync(compare_table)
+        return await connection.run_sync(compare_table, database.table)
 
 
 async def create_schema(database: Database, *, drop: bool = False) -> dict[str, Any]:

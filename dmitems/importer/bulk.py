@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from dmitems.errors import InvalidInput
 from dmitems.importer.validation import Values, row_values
-from dmitems.models import WRITABLE_FIELDS, items
+from dmitems.models import WRITABLE_FIELDS, items, table_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -50,37 +50,39 @@ def resolve_method(backend: Backend, method: str) -> str:
     return method
 
 
-def insert_plan(dialect: Dialect, backend: Backend, method: str) -> tuple[str, str | None]:
+def insert_plan(
+    dialect: Dialect, backend: Backend, method: str, table: Any = None
+) -> tuple[str, str | None]:
     """How rows go in: ``("copy", None)``, ``("plain", sql)`` or ``("core", None)``."""
     if resolve_method(backend, method) == "copy":
         return "copy", None
-    sql = _plain_insert(dialect)
+    sql = _plain_insert(dialect, items if table is None else table)
     return ("plain", sql) if sql is not None else ("core", None)
 
 
-_PLAIN_INSERTS: dict[tuple[str, str], str | None] = {}
+_PLAIN_INSERTS: dict[tuple[str, str, Any], str | None] = {}
 
 
-def _plain_insert(dialect: Dialect) -> str | None:
+def _plain_insert(dialect: Dialect, table: Any) -> str | None:
     """The bulk INSERT compiled for ``dialect``, when the driver can take tuples for it as they are.
 
     Public API only: the compiled statement's ``positiontup`` and
     ``effective_returning``, and each column type's ``bind_processor``.
     """
-    key = (dialect.name, dialect.driver)
+    key = (dialect.name, dialect.driver, table)
     if key not in _PLAIN_INSERTS:
-        _PLAIN_INSERTS[key] = _compile_plain_insert(dialect)
+        _PLAIN_INSERTS[key] = _compile_plain_insert(dialect, table)
     return _PLAIN_INSERTS[key]
 
 
-def _compile_plain_insert(dialect: Dialect) -> str | None:
+def _compile_plain_insert(dialect: Dialect, table: Any) -> str | None:
     from dmitems import statements
 
-    compiled = statements.bulk_insert_items().compile(
+    compiled = statements.bulk_insert_items(table).compile(
         dialect=dialect, column_keys=list(WRITABLE_FIELDS), for_executemany=True
     )
     processed = any(
-        items.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None
         for name in WRITABLE_FIELDS
     )
     usable = (
@@ -105,7 +107,8 @@ async def insert_values(
     """Insert rows given as :data:`Values` tuples (the import's chunks); return how many."""
     if not values:
         return 0
-    how, sql = insert_plan(connection.dialect, backend, method)
+    table = table_of(connection)
+    how, sql = insert_plan(connection.dialect, backend, method, table)
     if how == "copy":
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
@@ -114,7 +117,7 @@ async def insert_values(
             # COPY through the driver must not run before it, or it would autocommit.
             await connection.exec_driver_sql("SELECT 1")
         await driver.copy_records_to_table(
-            items.name, records=values, columns=list(WRITABLE_FIELDS), schema_name=items.schema
+            table.name, records=values, columns=list(WRITABLE_FIELDS), schema_name=table.schema
         )
     elif how == "plain":
         await connection.exec_driver_sql(sql, values)  # type: ignore[arg-type]
@@ -157,13 +160,14 @@ def insert_values_sync(
     """:func:`insert_values` on a sync ``Connection``."""
     if not values:
         return 0
-    how, sql = insert_plan(connection.dialect, backend, method)
+    table = table_of(connection)
+    how, sql = insert_plan(connection.dialect, backend, method, table)
     if how == "copy":
         from psycopg import sql as psql
 
-        table = psql.Identifier(*(part for part in (items.schema, items.name) if part))
+        name = psql.Identifier(*(part for part in (table.schema, table.name) if part))
         columns = psql.SQL(", ").join(map(psql.Identifier, WRITABLE_FIELDS))
-        command = psql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)
+        command = psql.SQL("COPY {} ({}) FROM STDIN").format(name, columns)
         driver = connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(command) as copy:  # type: ignore[union-attr]
             for row in values:

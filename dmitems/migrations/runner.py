@@ -62,12 +62,6 @@ class Survey:
         }
 
 
-def _items_table() -> Table:
-    from dmitems.models import items
-
-    return items
-
-
 def _config(table: Table, **attributes: Any) -> Any:
     from alembic.config import Config
 
@@ -80,7 +74,9 @@ def _config(table: Table, **attributes: Any) -> Any:
 def script_directory() -> Any:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config(_items_table()))
+    from dmitems.models import items
+
+    return ScriptDirectory.from_config(_config(items))
 
 
 def current_revision(connection: Any, table: Table) -> str | None:
@@ -125,10 +121,9 @@ def _survey(connection: Any, table: Table) -> Survey:
     return survey
 
 
-async def survey(database: Database, table: Table | None = None) -> Survey:
-    table = _items_table() if table is None else table
+async def survey(database: Database) -> Survey:
     async with database.connect() as connection:
-        return await connection.run_sync(_survey, table)
+        return await connection.run_sync(_survey, database.table)
 
 
 def mismatch(found: Survey) -> SchemaMismatch:
@@ -164,13 +159,21 @@ def check_prices(found: Survey, fill_price: int | None) -> None:
         raise InvalidInput(f"--fill-price must be 0 or more, not {fill_price}")
 
 
-def offline_sql(dialect: Any, found: Survey, fill_price: int | None = None) -> str:
+def offline_sql(
+    dialect: Any, found: Survey, fill_price: int | None = None, table: Table | None = None
+) -> str:
     """The SQL for ``found`` from Alembic's offline mode, compiled for ``dialect``."""
     from alembic import command
 
+    from dmitems.models import items
+
     output = io.StringIO()
     config = _config(
-        _items_table(), dialect=dialect, report=found.report, output=output, fill_price=fill_price
+        items if table is None else table,
+        dialect=dialect,
+        report=found.report,
+        output=output,
+        fill_price=fill_price,
     )
     if found.action == "stamp":
         command.stamp(config, HEAD, sql=True)
@@ -186,7 +189,7 @@ async def dry_run(database: Database, found: Survey, fill_price: int | None = No
         # The live server's DDL settings (DM: LENGTH_IN_CHAR) apply to the printed SQL too.
         await database.backend.prepare_schema(connection)
         dialect = connection.sync_connection.dialect
-    return offline_sql(dialect, found, fill_price)
+    return offline_sql(dialect, found, fill_price, database.table)
 
 
 def _apply(connection: Any, table: Table, action: str, fill_price: int | None) -> dict[str, Any]:
@@ -204,7 +207,7 @@ def _apply(connection: Any, table: Table, action: str, fill_price: int | None) -
 
 async def apply(database: Database, found: Survey, fill_price: int | None = None) -> dict[str, Any]:
     """Carry out ``found.action``; returns the upgrade's counts."""
-    table = _items_table()
+    table = database.table
     if found.action not in CHANGES:
         return {}
     async with database.begin(write=True) as connection:
@@ -226,7 +229,7 @@ async def drop(database: Database) -> bool:
 
     from dmitems.migrations.environment import VERSION_TABLE
 
-    table = _items_table()
+    table = database.table
 
     def work(connection: Any) -> bool:
         inspector = inspect(connection)
@@ -251,6 +254,7 @@ async def ensure_created(database: Database, *, drop_first: bool = False) -> dic
     return {
         "url": database.target,
         "backend": database.name,
+        "table": ".".join(part for part in (database.table.schema, database.table.name) if part),
         "created": found.action == "create",
         "dropped": dropped,
         "stamped": found.action == "stamp",
