@@ -135,18 +135,11 @@ async def insert_rows(
     *,
     method: str = "auto",
     returning: bool = False,
-    plain: bool = False,
 ) -> Any:
-    """Insert validated row dicts; the count, or with ``returning`` the new rows in input order.
-
-    ``plain=True`` gives the new rows as dicts (the API's presenters) instead
-    of ItemRead.
-    """
+    """Insert validated row dicts; the count, or with ``returning`` the new rows in input order."""
     if returning:
-        from dmitems.repository import AsyncItemDicts, AsyncItems
+        from dmitems.repository import AsyncItems
 
-        if plain:
-            return await AsyncItemDicts(connection, backend).bulk_create(rows)
         return await AsyncItems(connection, backend).bulk_create(rows)
     return await insert_values(connection, backend, list(map(row_values, rows)), method=method)
 
@@ -188,13 +181,10 @@ def insert_rows_sync(
     *,
     method: str = "auto",
     returning: bool = False,
-    plain: bool = False,
 ) -> Any:
     """:func:`insert_rows` on a sync ``Connection``."""
     if returning:
-        from dmitems.repository import SyncItemDicts, SyncItems
+        from dmitems.repository import SyncItems
 
-        if plain:
-            return SyncItemDicts(connection, backend).bulk_create(rows)
         return SyncItems(connection, backend).bulk_create(rows)
     return insert_values_sync(connection, backend, list(map(row_values, rows)), method=method)

@@ -27,22 +27,12 @@ from typing import Any, List, Optional
 
 from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, FetchedValue, Integer, String, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.orm import declarative_base, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-Base = declarative_base()
-
-
-class Item(Base):  # type: ignore[misc, valid-type]
-    __tablename__ = "items"
-
-    id = Column(Integer, primary_key=True, autoincrement=True, server_default=FetchedValue())
-    name = Column(String(255), nullable=False, comment="商品名称")
-    description = Column(String(500), comment="商品描述")
-    price = Column(Integer, comment="商品价格")
-    created_at = Column(String(20), server_default=FetchedValue(), comment="创建时间")
-    updated_at = Column(String(20), server_default=FetchedValue(), comment="更新时间")
+# The article's model, shared with the migration tests so the two copies cannot drift.
+from tests.seed_service import Base, Item
 
 
 class ItemBase(BaseModel):
